@@ -1,0 +1,114 @@
+"""The adapter contract (see DESIGN.md): batched lists in, lists out; requests carry everything
+that changes an output, and ``fingerprint()`` identifies the weights and settings, so
+(fingerprint, request) is a complete cache key."""
+from __future__ import annotations
+
+import ast
+from typing import Any, ClassVar
+
+from facebench.errors import FacebenchError
+from facebench.hashing import canonical_json, sha256_text
+from facebench.types import ChatRequest, GenRequest
+
+
+class ModelAdapter:
+    """Base class for model adapters. Subclasses set ``name``/``capabilities`` and implement
+    ``generate_images`` and/or ``answer``; the constructor takes ``**model_args`` + ``device``.
+
+    Class attributes used by ``facebench ls models`` (all optional):
+      ``default_checkpoint`` – hub id or path used when ``pretrained`` is not given;
+      ``requires`` – importable module names the adapter needs (checked without importing torch);
+      ``paper_model`` – the row name in baselines/reported (e.g. "UniF²ace");
+      ``description`` – one line.
+    """
+
+    name: ClassVar[str] = "adapter"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    default_checkpoint: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+    paper_model: ClassVar[str | None] = None
+    description: ClassVar[str] = ""
+
+    def __init__(self, device: str = "cpu", **model_args: Any):
+        self.device = device
+        self.model_args = dict(model_args)
+
+    # -- identity -------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """name + args + weights revision; override ``weights_revision`` to add a hash of weights.
+        Device is deliberately excluded (the same weights give the same outputs up to numerics)."""
+        payload = {"name": self.name, "args": self.model_args, "weights": self.weights_revision()}
+        return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
+
+    def weights_revision(self) -> str:
+        return ""
+
+    def info(self) -> dict[str, Any]:
+        """Facts recorded in results.json (e.g. which backend/embedding was used)."""
+        return {}
+
+    # -- capabilities ---------------------------------------------------------------------------
+    def generate_images(self, reqs: list[GenRequest]) -> list[list[Any]]:
+        """Return, per request, ``req.n`` PIL images of size (req.width, req.height)."""
+        raise FacebenchError(f"model '{self.name}' cannot generate images")
+
+    def answer(self, reqs: list[ChatRequest]) -> list[str]:
+        """Return one text answer per request (image + chat messages)."""
+        raise FacebenchError(f"model '{self.name}' cannot answer questions about images")
+
+    def close(self) -> None:
+        """Free accelerator memory between tasks."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """lm-eval style ``k=v,k2=v2`` → dict, values parsed as Python literals where possible.
+    Commas inside brackets or quotes are kept (``size=(512,512)``)."""
+    if not text:
+        return {}
+    out: dict[str, Any] = {}
+    depth, quote, cur, parts = 0, "", [], []
+    for ch in text:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        parts.append("".join(cur))
+    for part in parts:
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise FacebenchError(f"bad argument '{part}': expected key=value (e.g. pretrained=PATH,dtype=float16)")
+        k, v = part.split("=", 1)
+        out[k.strip()] = _parse_value(v.strip())
+    return out

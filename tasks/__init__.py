@@ -1,0 +1,1 @@
+"""Task YAMLs (installed as the package data of `facebench_tasks`)."""
