@@ -22,6 +22,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._objects: dict[str, T] = {}
+        self._loaded: dict[str, T] = {}  # imported lazy / entry-point objects
         self._lazy: dict[str, str] = {}
         self._entry_points: dict[str, Any] | None = None
 
@@ -52,6 +53,7 @@ class Registry(Generic[T]):
     def refresh(self) -> None:
         """Forget cached entry points (after installing a plugin package at run time)."""
         self._entry_points = None
+        self._loaded = {k: v for k, v in self._loaded.items() if k in self._lazy}
 
     def names(self) -> list[str]:
         return sorted(set(self._objects) | set(self._lazy) | set(self._eps()))
@@ -73,6 +75,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if name in self._objects:
             return self._objects[name]
+        if name in self._loaded:
+            return self._loaded[name]
         if name in self._lazy:
             module_name, _, attr = self._lazy[name].partition(":")
             module = _import_plugin(self.kind, name, module_name)
@@ -81,13 +85,16 @@ class Registry(Generic[T]):
                 from facebench.errors import FacebenchError
 
                 raise FacebenchError(f"{self.kind} '{name}': module '{module_name}' has no '{attr}'")
-            self._objects[name] = obj
+            self._loaded[name] = obj
             return obj
         ep = self._eps().get(name)
         if ep is not None:
             obj = ep.load()
-            self._objects[name] = obj
+            self._loaded[name] = obj
             return obj
+        if ":" in name:  # an ad-hoc plugin given as "package.module:Class"
+            self.add_lazy(name, name)
+            return self.get(name)
         raise self.unknown(name)
 
     def unknown(self, name: str) -> UnknownNameError:

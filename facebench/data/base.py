@@ -37,7 +37,13 @@ def resolve_dataset(spec: str, columns: dict[str, str] | None = None, **kwargs: 
     if path.exists():
         from facebench.data.local import LocalDataset
 
-        return LocalDataset(path, columns=columns)
+        if path.suffix == ".jsonl" or (path.is_dir() and (any(path.glob("*.jsonl")) or any(path.glob("*/data.jsonl")))):
+            return LocalDataset(path, columns=columns)
+        from facebench.data.hf import UniF2aceDataset  # parquet files or an HF save_to_disk folder
+
+        ds = UniF2aceDataset(columns=columns, path=str(path))
+        ds.name = str(path)
+        return ds
     if "/" in spec or spec.startswith("."):
         raise DatasetError(f"dataset path '{spec}' does not exist")
     raise DATASETS.unknown(spec)

@@ -29,15 +29,19 @@ class KNNAttributeProbe:
         self.k = k
         self.feats = np.stack([_features(s.load_image()) for s in samples])
         self.attrs = [s.attributes for s in samples]
+        # families can be absent for some faces (a bald face has no hair colour): use the union
+        self.families = sorted({f for a in self.attrs for f in a})
 
     def predict(self, image) -> dict[str, str]:
         d = np.linalg.norm(self.feats - _features(image)[None, :], axis=1)
         nn = np.argsort(d, kind="stable")[: self.k]
         out = {}
-        for fam in self.attrs[0]:
-            votes = [self.attrs[int(j)].get(fam) for j in nn]
+        for fam in self.families:
+            votes = [self.attrs[int(j)].get(fam) for j in nn]  # None: "not visible" is a vote too
             counts = Counter(votes)
-            out[fam] = max(votes, key=lambda v: (counts[v], -votes.index(v)))
+            best = max(votes, key=lambda v: (counts[v], -votes.index(v)))
+            if best is not None:
+                out[fam] = best
         return out
 
 
@@ -58,7 +62,7 @@ class AttributeProbe(Metric):
         real = [s for s in ctx.reference_samples if s.image is not None and s.attributes]
         ceiling = None
         if real:
-            hits = [np.mean([probe.predict(s.load_image())[f] == v for f, v in s.attributes.items()]) for s in real]
+            hits = [np.mean([probe.predict(s.load_image()).get(f) == v for f, v in s.attributes.items()]) for s in real]
             ceiling = float(np.mean(hits))
         per_item: dict[str, float | None] = {}
         details: dict[str, dict] = {}

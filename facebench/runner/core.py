@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,7 +72,8 @@ class RunOutcome:
 
 
 def _model_name(cfg: RunConfig) -> str:
-    return cfg.model.name if isinstance(cfg.model, ModelAdapter) else str(cfg.model)
+    name = cfg.model.name if isinstance(cfg.model, ModelAdapter) else str(cfg.model)
+    return re.sub(r"[^\w.-]+", "_", name)  # "pkg.mod:Class" plugins make safe folder names
 
 
 def _dataset_label(ds: str) -> str:

@@ -1,0 +1,1 @@
+"""Task YAMLs shipped by the test plugin."""
