@@ -88,6 +88,10 @@ def make_adapter(cfg: RunConfig) -> ModelAdapter:
         return cls(device=cfg.device, **cfg.model_args)
     except TypeError as e:
         raise FacebenchError(f"model '{cfg.model}': bad --model_args ({e})") from None
+    except ModuleNotFoundError as e:
+        from facebench.errors import MissingDependencyError
+
+        raise MissingDependencyError((e.name or "?").split(".")[0], what=f"model '{cfg.model}'") from None
 
 
 def _gen_key(task: TaskConfig, model_fp: str, seed: int, data_fp: str) -> str:

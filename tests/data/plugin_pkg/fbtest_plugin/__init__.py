@@ -45,3 +45,14 @@ class PromptLength(Metric):
 
     def compute(self, preds, ctx):
         return [self.value(per_item={p.item_id: float(len(p.prompt.split())) for p in preds})]
+
+
+class NeedsMissingPackage(DummyAdapter):
+    """An adapter whose backend package is not installed."""
+
+    name: ClassVar[str] = "needs-missing"
+
+    def __init__(self, device: str = "cpu", **kw: Any):
+        import facebench_not_installed_backend  # noqa: F401
+
+        super().__init__(device=device, **kw)

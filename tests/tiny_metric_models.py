@@ -1,0 +1,184 @@
+"""Randomly initialised networks of the real metric architectures, written to a folder in the
+formats the real weights come in, so the metrics load them through their real loading code.
+
+Nothing here touches the network (REFERENCE.md §4).
+
+  ``build_random_inception(dir)``   the FID-Inception (pytorch-fid architecture, random init) saved
+                                    twice: as a TorchScript ``inception-2015-12-05.pt`` with NVIDIA's
+                                    interface (``.layers`` + ``forward(x, return_features)``), and as
+                                    the pytorch-fid state dict ``pt_inception-2015-12-05-6726825d.pth``
+  ``build_tiny_open_clip(dir)``     an open_clip CLIP (tiny ViT + text transformer with the real
+                                    49,408-token CLIP BPE) as ``local-dir:`` folder
+  ``build_tiny_clip_flant5(dir)``   CLIP-FlanT5 checkpoint layout: T5 weights + ``mm_projector.*`` in
+                                    one folder (config ``model_type: clip_t5``), a tiny CLIP vision
+                                    tower + CLIPImageProcessor in another, and a T5-style Unigram
+                                    tokenizer written by hand
+  ``build_tiny_llava(dir)``         re-exported from ``tests/tiny_models.py`` (llava-hf layout)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# --------------------------------------------------------------------------------------- Inception
+
+
+def build_random_inception(folder: str | Path, seed: int = 0) -> dict[str, Path]:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from facebench.metrics.features.inception import build_pytorch_fid_inception, pool_features_module
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    net = build_pytorch_fid_inception()
+    # torchvision skips init (init_weights=False): give every conv/bn a random but sane init so
+    # activations neither vanish nor explode through 90 layers.
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.normal_(m.bias, 0.0, 0.1)
+            m.running_mean.normal_(0.0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    net.eval()
+    pt_path = folder / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(net.state_dict(), pt_path)
+
+    class TFInceptionLike(nn.Module):
+        """NVIDIA's TorchScript interface: ``layers`` maps (x-128)/128 at 299 px to pool features;
+        ``forward(img, return_features=True)`` resizes uint8-range input itself."""
+
+        def __init__(self, layers: nn.Module):
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            x = F.interpolate(img.to(torch.float32), size=(299, 299), mode="bilinear", align_corners=False)
+            x = (x - 128.0) / 128.0
+            feats = self.layers(x).reshape(x.shape[0], 2048)
+            return feats
+
+    ts = torch.jit.script(TFInceptionLike(pool_features_module(net)).eval())
+    ts_path = folder / "inception-2015-12-05.pt"
+    ts.save(str(ts_path))
+    return {"torchscript": ts_path, "pytorch": pt_path}
+
+
+# ------------------------------------------------------------------------------------------ open_clip
+
+TINY_OPEN_CLIP_CFG = {
+    "embed_dim": 32,
+    "quick_gelu": True,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
+
+def build_tiny_open_clip(folder: str | Path, seed: int = 0) -> Path:
+    """open_clip ``local-dir:`` layout: ``open_clip_config.json`` + ``open_clip_model.safetensors``."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {"model_cfg": TINY_OPEN_CLIP_CFG,
+           "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+                              "interpolation": "bicubic", "resize_mode": "shortest"}}
+    (folder / "open_clip_config.json").write_text(json.dumps(cfg))
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**TINY_OPEN_CLIP_CFG)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    return folder
+
+
+# -------------------------------------------------------------------------------------- CLIP-FlanT5
+
+T5_WORDS = (
+    "a chat between curious user and an artificial intelligence assistant the gives helpful detailed polite "
+    "answers to user's questions USER ASSISTANT does this figure show please answer yes or no Yes No "
+    "photo of young woman man with long short blond brown black hair blue eyes smiling beard glasses"
+).split()
+
+
+def write_t5_tokenizer(folder: str | Path) -> Path:
+    """A T5-style Unigram tokenizer (``<pad>``=0, ``</s>``=1, ``<unk>``=2, ``▁word`` pieces + ASCII
+    characters) written by hand, with T5's normaliser/pre-tokeniser and ``$A </s>`` post-processing,
+    so ``"Yes"`` → ``▁Yes </s>`` as in Flan-T5. Deterministic (no trainer)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -3.0)]
+    seen = {v for v, _ in vocab}
+    for w in T5_WORDS:
+        piece = "▁" + w
+        if piece not in seen:
+            vocab.append((piece, -5.0))
+            seen.add(piece)
+    for c in (chr(i) for i in range(33, 127)):
+        for piece in (c, "▁" + c):
+            if piece not in seen:
+                vocab.append((piece, -10.0))
+                seen.add(piece)
+    tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence([normalizers.Replace(" {2,}", " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", 1)])
+    fast = T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+                           extra_ids=0, model_max_length=2048)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_clip_flant5(folder: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Folders ``model/`` (CLIP-FlanT5 checkpoint), ``vision/`` (CLIP vision tower + processor) and
+    ``tokenizer/``; ``model/config.json`` points ``mm_vision_tower`` at ``vision/``."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, T5Config, T5ForConditionalGeneration
+
+    folder = Path(folder)
+    tok_dir = write_t5_tokenizer(folder / "tokenizer")
+    from transformers import AutoTokenizer
+
+    vocab_size = len(AutoTokenizer.from_pretrained(tok_dir))
+    torch.manual_seed(seed)
+    vision_dir = folder / "vision"
+    vcfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                            image_size=28, patch_size=14, projection_dim=32)
+    CLIPVisionModel(vcfg).save_pretrained(vision_dir)
+    CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}).save_pretrained(vision_dir)
+
+    t5cfg = T5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                     num_heads=4, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    t5 = T5ForConditionalGeneration(t5cfg).eval()
+    proj = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 32))
+    model_dir = folder / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous().clone() for k, v in t5.state_dict().items()}
+    state.update({f"mm_projector.{k}": v.contiguous() for k, v in proj.state_dict().items()})
+    save_file(state, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    cfg = t5cfg.to_dict()
+    cfg.update(model_type="clip_t5", architectures=["CLIPT5ForConditionalGeneration"], mm_vision_tower=str(vision_dir),
+               mm_hidden_size=32, mm_projector_type="mlp2x_gelu", mm_vision_select_layer=-2,
+               mm_vision_select_feature="patch", use_mm_proj=True)
+    (model_dir / "config.json").write_text(json.dumps(cfg, indent=1))
+    return {"model": model_dir, "vision": vision_dir, "tokenizer": tok_dir}
+
+
+def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
+    from tiny_models import build_tiny_llava as _build  # tests/ is on sys.path under pytest
+
+    return _build(folder, seed=seed)
