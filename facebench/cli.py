@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -74,8 +75,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         columns={k: str(v) for k, v in parse_model_args(args.columns).items()},
     )
     out = run(cfg)
-    print(summary_table(out.results))
-    print(f"results: {out.run_dir / 'results.json'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 holds the merged results
+        print(summary_table(out.results))
+        print(f"results: {out.run_dir / 'results.json'}")
     if out.errors:
         for e in out.errors:
             print(f"error: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ from facebench.images import load_image
 from facebench.metrics.base import MetricContext
 from facebench.paths import cache_root
 from facebench.registry import MODELS
+from facebench.runner import distributed
 from facebench.runner import results as R
 from facebench.runner.plan import WorkItem, assign_keys, plan_task, shard
 from facebench.runner.predict import PredictStats, Predictor, materialize_images
@@ -120,6 +121,22 @@ def _prediction_rows(items: list[WorkItem], records: dict[str, dict[str, Any]], 
     return rows
 
 
+def _exchange_parts(run_dir: Path, task: str, rows: list[dict[str, Any]], items: list[WorkItem],
+                    dist: distributed.DistInfo) -> list[dict[str, Any]] | None:
+    """Each rank writes its part file; after a barrier rank 0 merges all parts in plan order."""
+    parts = run_dir / "parts"
+    part = parts / f"predictions_{task}.rank{dist.rank}-of-{dist.world_size}.jsonl"
+    R.write_jsonl(part, rows)
+    distributed.barrier(dist)
+    if not dist.is_main:
+        return None
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in range(dist.world_size):
+        for row in R.read_jsonl(parts / f"predictions_{task}.rank{r}-of-{dist.world_size}.jsonl"):
+            by_id[row["item_id"]] = row
+    return [by_id[it.item_id] for it in items if it.item_id in by_id]
+
+
 def _byo_predictions(task: TaskConfig, samples: list[Sample], images_dir: Path, seed: int) -> list[Prediction]:
     """Generation predictions from a folder of PNGs named by doc_id (bring your own images)."""
     if not images_dir.is_dir():
@@ -180,7 +197,8 @@ def run(cfg: RunConfig) -> RunOutcome:
 
     cache = KVCache(root / "predictions.sqlite")
     blobs = BlobStore(root / "blobs")
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    dist = distributed.dist_info()
+    distributed.init(dist)
     predict_stats: dict[str, PredictStats] = {}
     errors: list[str] = []
     prev = R.load_results(run_dir / "results.json")
@@ -223,13 +241,17 @@ def run(cfg: RunConfig) -> RunOutcome:
                 assert adapter is not None
                 items = plan_task(task, samples, cfg.seed)
                 assign_keys(items, adapter.fingerprint())
-                mine = shard(items, rank, world)
+                mine = shard(items, dist.rank, dist.world_size)
                 predictor = Predictor(adapter, cache, blobs, cfg.batch_size, cfg.use_cache)
                 records, stats = predictor.run(mine, desc=f"{task.name}: predict")
                 predict_stats[task.name] = stats
                 gen_dir = (run_dir / "images" / _gen_key(task, adapter.fingerprint(), cfg.seed, data_fp)
                            if task.kind == "generation" else None)
-                rows = _prediction_rows(items, records, blobs, run_dir, gen_dir)
+                rows = _prediction_rows(mine, records, blobs, run_dir, gen_dir)
+                if dist.active:
+                    rows = _exchange_parts(run_dir, task.name, rows, items, dist)
+                    if rows is None:  # not rank 0: its part is written, rank 0 scores
+                        continue
                 R.write_jsonl(pred_file, rows)
                 preds = [R.prediction_from_dict(r, run_dir) for r in rows if not r.get("error")]
                 entry["predict"] = stats.to_dict()
@@ -264,8 +286,12 @@ def run(cfg: RunConfig) -> RunOutcome:
         if adapter is not None:
             results["model"]["info"] = adapter.info()
         results["config"]["tasks"] = sorted(results["tasks"])
-        R.write_results(run_dir / "results.json", results)
+        if dist.active:
+            results["config"]["world_size"] = dist.world_size
+        if dist.is_main:
+            R.write_results(run_dir / "results.json", results)
     finally:
+        distributed.finish(dist)
         if adapter is not None and not isinstance(cfg.model, ModelAdapter):
             adapter.close()
         cache.close()
