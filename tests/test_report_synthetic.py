@@ -243,3 +243,15 @@ def test_dataframe_helper(tmp_path):
     main = df[(df.attribute == "") & (df.metric == "vqascore_cf5")]
     assert sorted(main.model) == ["alpha", "beta", "gen_only"]
     assert (df[df.attribute == "hair_color"].attribute_value.isin(["all", "black", "blond", "brown"])).all()
+
+
+def test_report_imports_stay_light():
+    """`facebench --help` must not pay for torch, matplotlib or pandas through the report package."""
+    import subprocess
+    import sys
+
+    code = ("import sys, facebench.report.commands, facebench.report.leaderboard, facebench.report.compare, "
+            "facebench.report.html, facebench.report.latex, facebench.report.csv, facebench.report.plots; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,1 @@
+"""facebench subpackage."""
