@@ -5,7 +5,7 @@ cache key (HELM-style request objects).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,9 +29,9 @@ class QA:
     choices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["choices"] = list(self.choices)
-        return d
+        # written out (not dataclasses.asdict): called for every item when files are written
+        return {"question": self.question, "answer": self.answer, "kind": self.kind, "family": self.family,
+                "choices": list(self.choices)}
 
 
 @dataclass
@@ -74,7 +74,8 @@ class GenRequest:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"doc_id": self.doc_id, "prompt": self.prompt, "n": self.n, "seed": self.seed, "height": self.height,
+                "width": self.width, "params": dict(self.params)}
 
     def seeds(self) -> list[int]:
         """One seed per image: image k of this request uses ``seed + k``."""

@@ -7,6 +7,8 @@ A ``columns`` mapping renames fields of other layouts (e.g. ``{"caption": "text"
 from __future__ import annotations
 
 import json
+import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,15 @@ from facebench.types import QA, Sample
 from facebench.data.base import Dataset
 
 
+@lru_cache(maxsize=64)
+def _real(root: Path) -> Path:
+    return Path(os.path.realpath(root))
+
+
 def _safe_join(root: Path, rel: str) -> Path:
     """Resolve ``rel`` inside ``root``; a path that escapes the dataset folder is refused."""
-    p = (root / rel).resolve()
-    root_r = root.resolve()
+    p = Path(os.path.realpath(root / rel))
+    root_r = _real(root)
     if p != root_r and root_r not in p.parents:
         raise DatasetError(f"image path '{rel}' escapes the dataset folder {root}: refused")
     return p

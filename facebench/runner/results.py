@@ -6,6 +6,7 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ TRACKED_PACKAGES = ("facebench", "torch", "torchvision", "torchmetrics", "open-c
                     "sentence-transformers", "pandas", "matplotlib")
 
 
+@lru_cache(maxsize=1)
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in TRACKED_PACKAGES:
@@ -43,7 +45,7 @@ def git_hash() -> str | None:
 
 def environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "git_hash": git_hash(),
-            "versions": package_versions(), "argv": sys.argv[1:]}
+            "versions": dict(package_versions()), "argv": sys.argv[1:]}
 
 
 def now_iso() -> str:
