@@ -100,7 +100,7 @@ class BlobStore:
     def put(self, data: bytes, suffix: str = ".png") -> str:
         digest = sha256_bytes(data)
         path = self.path_for(digest, suffix)
-        if not path.exists():
+        if not path.exists() or not self.valid(digest, suffix):  # a damaged blob is replaced
             atomic_write_bytes(path, data)
         return digest
 

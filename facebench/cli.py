@@ -156,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FacebenchError as e:
         print(f"facebench: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # unwritable output, disk full: finished items stay in the cache
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"facebench: error: {e.strerror or e}{where}; finished items are cached, fix and re-run to resume",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("facebench: interrupted; finished items are cached, re-run the same command to resume", file=sys.stderr)
         return 130

@@ -44,9 +44,15 @@ def image_sha(path: Path) -> str:
     return _image_sha_cache[key]
 
 
+# Far above any real caption (~120 tokens); a longer text is a broken or hostile row.
+MAX_PROMPT_CHARS = 20_000
+
+
 def _check_prompt(text: str, doc_id: str, what: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise DatasetError(f"doc {doc_id}: empty {what}")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise DatasetError(f"doc {doc_id}: {what} is {len(text):,} characters, over the {MAX_PROMPT_CHARS:,} limit")
     return text
 
 

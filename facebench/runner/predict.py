@@ -149,9 +149,13 @@ def materialize_images(blobs: BlobStore, digests: list[str], dest_dir: Path, doc
             try:
                 if tmp.exists():
                     tmp.unlink()
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+                try:
+                    os.link(src, tmp)
+                except OSError:  # another filesystem: copy
+                    shutil.copyfile(src, tmp)
+                os.replace(tmp, dst)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         paths.append(dst)
     return paths
