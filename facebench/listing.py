@@ -13,12 +13,18 @@ def _importable(mod: str) -> bool:
 
 
 def _reported_rows() -> dict[str, dict[str, Any]]:
+    """Paper-reported values per model name (merged over the generation/understanding tables)."""
     try:
-        from facebench.report.reported import load_reported  # written with the leaderboard work
-    except ImportError:
-        return {}
-    try:
-        return {r["model"]: r for r in load_reported()}
+        from facebench.report.loader import load_reported
+
+        rows: dict[str, dict[str, Any]] = {}
+        for run in load_reported():
+            vals = rows.setdefault(run.model, {"values": {}, "source": []})
+            vals["source"].append(run.source_detail)
+            for task in run.tasks.values():
+                for key, m in task.metrics.items():
+                    vals["values"][key] = m.value
+        return rows
     except Exception:  # a broken reported file must not break `ls`
         return {}
 
@@ -47,7 +53,7 @@ def list_things(what: str) -> list[dict[str, Any]]:
                 "default_checkpoint": getattr(cls, "default_checkpoint", None),
                 "deps": "ok" if not missing else "missing: " + ", ".join(missing),
                 "paper_model": paper,
-                "paper_row": {k: v for k, v in (rep or {}).get("values", {}).items()} if rep else None,
+                "paper_row": rep["values"] if rep else None,
                 "source": MODELS.source(name),
             })
     elif what == "tasks":
