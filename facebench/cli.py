@@ -53,6 +53,7 @@ def _add_run(sub) -> None:
     g.add_argument("--judge_config", default=None, help="YAML/JSON file with the judge_* settings")
     g.add_argument("--judge_max_calls", type=int, default=None, help="budget: stop judging after N calls")
     g.add_argument("--judge_max_tokens", type=int, default=None, help="budget: stop judging after N tokens")
+    g.add_argument("--judge_timeout", type=float, default=None, help="seconds per judge call before a retry")
     g.add_argument("--dry_run", action="store_true", help="print judge calls and estimated cost; call nothing")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_cmd_run)
@@ -63,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from facebench.runner import RunConfig, run
 
     judge = {k: getattr(args, k) for k in ("judge", "judge_model", "judge_base_url", "judge_concurrency",
-                                            "judge_config", "judge_max_calls", "judge_max_tokens")}
+                                            "judge_config", "judge_max_calls", "judge_max_tokens", "judge_timeout")}
     if judge["judge_base_url"] and not judge["judge"]:
         judge["judge"] = "openai"  # a base URL means an OpenAI-compatible server
     cfg = RunConfig(

@@ -261,8 +261,12 @@ def test_bad_key_is_skipped_and_stops_early(tmp_path, api_key):
     assert "refused every call" in v.skipped and "401" in v.skipped
 
 
-def test_api_key_absent_from_every_written_file(tmp_path, api_key):
+def test_api_key_absent_from_every_written_file(tmp_path, api_key, caplog):
+    import logging
+
     from facebench.hashing import canonical_json
+
+    caplog.set_level(logging.DEBUG)  # also the openai/httpx debug logs
 
     items = [pred(i, f"quality {i}") for i in range(1, 4)] + [pred(9, "garbled")]
     cfg = tmp_path / "judge.yaml"
@@ -283,6 +287,7 @@ def test_api_key_absent_from_every_written_file(tmp_path, api_key):
     for p in files:
         assert SECRET.encode() not in p.read_bytes(), p
     assert SECRET not in canonical_json([v.summary() for v in vals])
+    assert caplog.records and SECRET not in caplog.text
 
 
 def test_exact_agreement_matches_scipy(tmp_path, api_key):
@@ -342,3 +347,19 @@ def test_conv_context_uses_the_caption_when_given(tmp_path, api_key):
     assert "[Context]\nA woman with long blond hair and green eyes." in users[0]
     assert "no description of the image" in users[1]
     assert "[Question]\nDescribe the face." in users[0] and "[Assistant 1]\nblond" in users[0]
+
+
+def test_send_image_attaches_the_source_image(tmp_path, api_key):
+    from PIL import Image
+
+    img = tmp_path / "face.jpg"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(img)
+    p0 = pred(0, "quality 5")
+    p0.source_image = img
+    p1 = pred(1, "quality 5")  # no source image → not judged blind: a failed item
+    with StubOpenAIServer(lambda path, b, n: chat_completion("9 5\nok")) as srv:
+        v = metric(send_image=True).compute([p0, p1], ctx(tmp_path, {"judge_base_url": srv.base_url}))[0]
+        [(_, body, _)] = srv.requests
+    parts = body["messages"][-1]["content"]
+    assert parts[0]["type"] == "text" and parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert v.per_item == {"d0": 5.0, "d1": None} and v.extra["judge"]["send_image"] is True

@@ -86,8 +86,10 @@ def plan_task(task: TaskConfig, samples: list[Sample], seed: int) -> list[WorkIt
                 item_id = f"{s.doc_id}#q{i}"
                 req = ChatRequest(doc_id=s.doc_id, image=s.image, messages=({"role": "user", "content": q},),
                                   params=params, image_sha256=sha)
+                # the caption rides along so a text-only judge (DeepSeek) can see what the image shows
                 pred = Prediction(item_id=item_id, doc_id=s.doc_id, task=task.name, prompt=q, reference=qa.answer,
-                                  qa=qa, attributes=dict(s.attributes), source_image=s.image)
+                                  qa=qa, attributes=dict(s.attributes), source_image=s.image,
+                                  meta={"caption": s.caption})
                 items.append(WorkItem(item_id, req, pred))
     return items
 

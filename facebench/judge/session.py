@@ -1,0 +1,217 @@
+"""One judge pass over a list of items: cache lookup, calls for what is missing, parsing, usage.
+
+Shared by the text judge (``JudgeScore``) and the VLM judge (``VLMScore``). Each answered and
+parsed review is written to the judge cache the moment it arrives; a failed call, an empty or an
+unparsable review is returned as an error and never cached, so the next run asks again.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from facebench.judge.cache import JudgeCache, normalize_base_url
+from facebench.judge.client import Budget, ChatResult, JudgeClient, Usage
+from facebench.judge.parse import ReviewParseError
+from facebench.judge.pricing import Price, estimate_tokens, price_for
+from facebench.judge.prompts import Template
+from facebench.judge.settings import JudgeSettings
+
+# Dry-run assumptions (documented in the estimate): a review is a score line plus ≤3 sentences.
+EST_REVIEW_TOKENS = 120
+# gpt-4o "high detail" cost of one ≤512×512 image: 85 base + 170 per 512-px tile.
+EST_IMAGE_TOKENS = 255
+
+
+@dataclass
+class ReviewJob:
+    """One review to obtain. ``inputs`` go into the cache key; ``messages`` go to the judge."""
+
+    item_id: str
+    inputs: dict[str, Any]
+    messages: list[dict[str, Any]]
+    n_images: int = 0
+
+
+@dataclass
+class Review:
+    item_id: str
+    scores: list[float] | None = None
+    review: str | None = None
+    error: str | None = None
+    cached: bool = False
+    model: str | None = None
+    attempts: int = 0
+
+    def detail(self) -> dict[str, Any]:
+        return {"review": self.review, "scores": self.scores, "error": self.error, "cached": self.cached,
+                "attempts": self.attempts}
+
+
+@dataclass
+class JudgeSession:
+    settings: JudgeSettings
+    template: Template
+    parse: Callable[[str | None], Sequence[float]]
+    cache: JudgeCache | None = None
+    budget: Budget | None = None
+    cache_base_url: str | None = None  # identity of the server in cache keys (stable across ports)
+    seed: int = 0
+    client_factory: Callable[..., JudgeClient] = JudgeClient
+    usage: Usage = field(default_factory=Usage)
+    models_returned: set[str] = field(default_factory=set)
+    cached_cost_usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    fatal: str | None = None
+
+    # -- planning -------------------------------------------------------------------------------
+    @property
+    def price(self) -> Price | None:
+        s = self.settings
+        override = {"judge_price_in": s.price_in, "judge_price_out": s.price_out}
+        return price_for(s.model, local=s.is_local or s.backend == "llama-cpp", override=override)
+
+    def key(self, job: ReviewJob) -> str:
+        s = self.settings
+        return JudgeCache.key(s.backend, s.model, self.cache_base_url or s.base_url, self.template.hash, job.inputs)
+
+    def lookup(self, jobs: Sequence[ReviewJob]) -> dict[str, Review]:
+        """Cached reviews by item id (re-parsed, so a stricter parser re-asks what it now refuses)."""
+        if self.cache is None:
+            return {}
+        keys = {job.item_id: self.key(job) for job in jobs}
+        found = self.cache.get_many(keys.values())
+        out: dict[str, Review] = {}
+        for job in jobs:
+            entry = found.get(keys[job.item_id])
+            if entry is None:
+                continue
+            try:
+                scores = [float(x) for x in self.parse(entry["review"])]
+            except ReviewParseError:
+                continue
+            out[job.item_id] = Review(job.item_id, scores, entry["review"], cached=True, model=entry.get("model"))
+            u = entry.get("usage") or {}
+            self.cached_cost_usage["prompt_tokens"] += int(u.get("prompt_tokens", 0))
+            self.cached_cost_usage["completion_tokens"] += int(u.get("completion_tokens", 0))
+            if entry.get("model"):
+                self.models_returned.add(entry["model"])
+        return out
+
+    def estimate(self, jobs: Sequence[ReviewJob]) -> tuple[int, float | None, dict[str, int]]:
+        """(calls, est. USD or None, est. tokens) for ``jobs`` not in the cache."""
+        cached = self.lookup(jobs)
+        self.cached_cost_usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        todo = [j for j in jobs if j.item_id not in cached]
+        pt = sum(sum(estimate_tokens(_text(m.get("content"))) for m in j.messages) + EST_IMAGE_TOKENS * j.n_images
+                 for j in todo)
+        ct = EST_REVIEW_TOKENS * len(todo)
+        price = self.price
+        cost = price.cost(pt, ct) if price is not None else None
+        return len(todo), cost, {"prompt_tokens": pt, "completion_tokens": ct, "cached": len(cached)}
+
+    def dry_run_reason(self, jobs: Sequence[ReviewJob]) -> str:
+        n, cost, toks = self.estimate(jobs)
+        usd = f"${cost:.4f}" if cost is not None else f"unknown (no price for model {self.settings.model!r})"
+        msg = (f"dry run: {n} calls, est. {usd} ({self.settings.identity}; ~{toks['prompt_tokens']} prompt + "
+               f"~{toks['completion_tokens']} completion tokens at ~4 chars/token and {EST_REVIEW_TOKENS} tokens/review; "
+               f"{toks['cached']} cached)")
+        print(f"[facebench judge] {msg}", file=sys.stderr)
+        return msg
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[ReviewJob], api_key: str | None) -> dict[str, Review]:
+        """Reviews for every job: cached ones first, then calls for the rest (persisted as they land)."""
+        reviews = self.lookup(jobs)
+        self.usage.cached_hits += len(reviews)
+        todo = [j for j in jobs if j.item_id not in reviews]
+        if not todo:
+            return reviews
+        s = self.settings
+        client = self.client_factory(s.base_url, api_key, concurrency=s.concurrency, timeout=s.timeout,
+                                     max_retries=s.max_retries, retry_base_delay=s.retry_base_delay,
+                                     budget=self.budget, seed=self.seed)
+        base: dict[str, Any] = {"model": s.model, "temperature": 0.0, "max_tokens": s.reply_max_tokens}
+        requests = [{**base, "messages": j.messages} for j in todo]
+
+        def on_result(i: int, res: ChatResult) -> None:
+            job = todo[i]
+            reviews[job.item_id] = rev = self._review(job, res)
+            if rev.scores is not None and self.cache is not None:
+                self.cache.put(self.key(job), rev.review or "", rev.scores, res.model,
+                               {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens})
+
+        client.chat_many(requests, on_result)
+        u = client.usage
+        for k in ("requests", "calls", "retries", "failures", "prompt_tokens", "completion_tokens", "usage_missing"):
+            setattr(self.usage, k, getattr(self.usage, k) + getattr(u, k))
+        self.models_returned |= client.models_returned
+        self.fatal = self.fatal or client.fatal
+        return reviews
+
+    def _review(self, job: ReviewJob, res: ChatResult) -> Review:
+        rev = Review(job.item_id, review=res.content, model=res.model, attempts=res.attempts)
+        if not res.ok:
+            rev.error = res.error
+            return rev
+        if res.content is None or not res.content.strip():
+            rev.error = "empty review" + (" (reply cut at reply_max_tokens)" if res.finish_reason == "length" else "")
+            return rev
+        try:
+            rev.scores = [float(x) for x in self.parse(res.content)]
+        except ReviewParseError as e:
+            rev.error = f"unparsable review: {e}"
+            if res.finish_reason == "length":
+                rev.error += " (reply cut at reply_max_tokens)"
+        return rev
+
+    # -- reporting ------------------------------------------------------------------------------
+    def extra(self) -> dict[str, Any]:
+        """Everything results.json records about this judge pass (never the API key)."""
+        s = self.settings
+        price = self.price
+        cost = price.cost(self.usage.prompt_tokens, self.usage.completion_tokens) if price is not None else None
+        cost_all = (price.cost(self.usage.prompt_tokens + self.cached_cost_usage["prompt_tokens"],
+                               self.usage.completion_tokens + self.cached_cost_usage["completion_tokens"])
+                    if price is not None else None)
+        return {
+            "judge": {**s.describe(), "model_requested": s.model, "model_returned": sorted(self.models_returned),
+                      "base_url": s.base_url or normalize_base_url(None)},
+            "prompt": self.template.describe(),
+            "temperature": 0.0,
+            "concurrency": s.concurrency,
+            "usage": self.usage.as_dict(),
+            "cost": {"usd": cost, "usd_including_cached": cost_all,
+                     "price": price.describe() if price is not None else None,
+                     "note": None if price is not None else f"no price known for model {s.model!r}"},
+            "budget": self.budget.describe() if self.budget is not None else None,
+            "fatal_error": self.fatal,
+        }
+
+
+def image_data_url(data: bytes) -> str:
+    """A ``data:`` URL for an ``image_url`` content part (PNG/JPEG/WebP as is; anything else → PNG)."""
+    import base64
+
+    if data.startswith(b"\x89PNG"):
+        mime = "image/png"
+    elif data.startswith(b"\xff\xd8"):
+        mime = "image/jpeg"
+    elif data[8:12] == b"WEBP":
+        mime = "image/webp"
+    else:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(data)).convert("RGB").save(buf, format="PNG")
+        data, mime = buf.getvalue(), "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""

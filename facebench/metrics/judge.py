@@ -1,0 +1,352 @@
+"""Desc-GPT / Conv-GPT / -DS: an LLM judge scores each caption or answer 1–10 against the reference.
+
+One review per prediction (LLaVA-Bench-style: context, question, reference, answer → scores and a
+short rationale; see ``facebench.judge.prompts``). With a *paired* template the judge rates the
+reference and the answer together, which adds ``<key>_ref_mean`` (the reference's mean) and
+``<key>_relative`` (100 · mean answer / mean reference) as separately named numbers.
+On datasets with exact answers (the mini set) ``<key>_exact_agreement`` is the Spearman
+correlation between the judge's score and exact-match correctness on closed questions — a cheap
+sanity check of any judge.
+
+Backends: ``openai`` (any OpenAI-compatible endpoint: OpenAI, DeepSeek, vLLM, Ollama, llama.cpp),
+``llama-cpp`` (a local ``llama_cpp.server`` started on loopback; see ``facebench.judge.llama_server``)
+and ``embedding`` (offline cosine similarity, not an LLM; see ``facebench.judge.embedding``).
+A failed call, an empty or an unparsable review is a missing value (``None``), never a number.
+
+Whether the paper's GPT-4o judge saw the face image is UNVERIFIED: by default the judge is
+text-only (the reference caption stands in for the image, as it must for DeepSeek-V3); the metric
+arg ``send_image: true`` also attaches the source image (PNG data URL) for vision judges, and is
+part of the cache key and the recorded settings.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from facebench.hashing import sha256_bytes
+from facebench.judge.cache import JudgeCache
+from facebench.judge.client import Budget, run_budget
+from facebench.judge.parse import parse_pair, parse_single
+from facebench.judge.prompts import Template, get_template
+from facebench.judge.session import JudgeSession, Review, ReviewJob, image_data_url
+from facebench.judge.settings import DEFAULT_API_KEY_ENV, JudgeSettings, resolve_settings
+from facebench.metrics.base import Metric, MetricContext
+from facebench.types import MetricValue, Prediction
+
+NO_CONTEXT = "(no description of the image is available: judge against the reference answer)"
+OFFLINE_FIX = "run with --judge embedding for an offline, non-GPT judge"
+
+
+def default_template(task: str) -> str:
+    return "desc" if task.startswith("desc") else "conv"
+
+
+def resolve_for_metric(args: dict[str, Any], ctx: MetricContext, default_tpl: str) -> JudgeSettings:
+    return resolve_settings(ctx.judge, args, default_template=default_tpl)
+
+
+def missing_key_reason(s: JudgeSettings) -> str | None:
+    """The skip reason when an API judge has no key (loopback servers need none)."""
+    if s.backend != "openai" or s.is_local or s.api_key() is not None:
+        return None
+    env = s.api_key_env
+    where = env if env == DEFAULT_API_KEY_ENV else f"{env} (api_key_env of this judge)"
+    return f"no API key in {where}; fix: export it, or {OFFLINE_FIX}"
+
+
+def model_from_server(s: JudgeSettings) -> str | None:
+    """With only ``--judge_base_url`` given, take the one model the server serves (llama.cpp, vLLM,
+    Ollama with one model) and record it as coming from the server. Returns a skip reason or None."""
+    if s.model or not s.base_url:
+        return None
+    from facebench.judge.client import list_models
+
+    try:
+        ids = list_models(s.base_url, s.api_key(), timeout=min(s.timeout, 15.0))
+    except Exception as e:  # unreachable / not OpenAI-compatible: one clear line
+        return (f"judge unreachable at {s.base_url} ({type(e).__name__}: {str(e)[:120]}); fix: start the server or "
+                f"check --judge_base_url, or {OFFLINE_FIX}")
+    if len(ids) != 1:
+        return (f"the judge server at {s.base_url} serves {len(ids)} models ({', '.join(ids[:5])}); "
+                "fix: choose one with --judge_model")
+    s.model = ids[0]
+    s.sources["model"] = "server (GET /models)"
+    return None
+
+
+def budget_for(s: JudgeSettings, ctx: MetricContext) -> Budget:
+    if s.max_calls is None and s.max_tokens is None:
+        return Budget()
+    return run_budget(str(ctx.run_dir), s.max_calls, s.max_tokens)
+
+
+def unreachable_reason(s: JudgeSettings, reviews: dict[str, Review], fatal: str | None) -> str | None:
+    """A skip reason when not a single review came back (judge unreachable or unusable)."""
+    if not reviews or any(r.review is not None or r.scores is not None for r in reviews.values()):
+        return None
+    first = next((r.error for r in reviews.values() if r.error), "no reply")
+    where = s.base_url or "the OpenAI API"
+    if fatal:
+        return f"judge {s.identity} at {where} refused every call ({fatal}); fix: check the key, the model name and --judge_base_url"
+    return f"judge {s.identity} unreachable at {where} ({first}); fix: start the server or check --judge_base_url, or {OFFLINE_FIX}"
+
+
+def paired_ratio_ci(ans: np.ndarray, ref: np.ndarray, seed: int, resamples: int = 1000,
+                    level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of 100·Σans/Σref, resampling items (pairs stay together)."""
+    if ans.size < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, ans.size, size=(resamples, ans.size))
+    den = ref[idx].sum(axis=1)
+    ratios = 100.0 * ans[idx].sum(axis=1) / np.where(den == 0, np.nan, den)
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size == 0:
+        return None
+    a = (1 - level) / 2
+    lo, hi = np.quantile(ratios, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def spearman(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
+    """Spearman's rho and its p-value; None when undefined (fewer than 3 items or a constant side)."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None, None
+    from scipy.stats import spearmanr
+
+    res = spearmanr(x, y)
+    rho, p = float(res.statistic), float(res.pvalue)
+    return (rho if math.isfinite(rho) else None), (p if math.isfinite(p) else None)
+
+
+class JudgeScore(Metric):
+    """Per-item 1–10 judge score (``per_item``), raw reviews in ``details``."""
+
+    name: ClassVar[str] = "judge"
+    kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "1"
+
+    def __init__(self, key: str | None = None, **args: Any):
+        super().__init__(key, **args)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    @staticmethod
+    def review_fields(pred: Prediction, template: Template) -> dict[str, str]:
+        """What the judge sees. The reference caption stands in for the image (text-only judges);
+        conv items use the image's caption from ``pred.meta['caption']`` when the runner gives it."""
+        caption = pred.meta.get("caption") if isinstance(pred.meta, dict) else None
+        if not caption and template.name.startswith("desc"):
+            caption = pred.reference
+        return {"context": caption or NO_CONTEXT, "question": pred.prompt or "",
+                "reference": pred.reference or "", "answer": pred.output or ""}
+
+    @staticmethod
+    def input_error(pred: Prediction) -> str | None:
+        if pred.output is None:
+            return "no model output"
+        if not (pred.reference or "").strip():
+            return "no reference to judge against"
+        return None
+
+    # -- compute --------------------------------------------------------------------------------
+    def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
+        s = resolve_for_metric(self.args, ctx, default_template(ctx.task))
+        if s.backend == "embedding":
+            return self._embedding(preds, ctx, s)
+        return self._llm(preds, ctx, s)
+
+    def _llm(self, preds: list[Prediction], ctx: MetricContext, s: JudgeSettings) -> list[MetricValue]:
+        template = get_template(s.template)
+        if not ctx.dry_run and s.backend == "openai" and (s.model or s.base_url):
+            reason = missing_key_reason(s) or model_from_server(s)
+            if reason:
+                return [self.skipped(reason)]
+        variant = s.identity
+        if not s.model:
+            return [self.skipped("no judge model set; fix: pass --judge_model (e.g. gpt-4o-2024-08-06) or set "
+                                 "model in the task YAML", )]
+        send_image = bool(self.args.get("send_image", False))
+        parse = (lambda r: parse_pair(r, template.scale)) if template.paired else (lambda r: [parse_single(r, template.scale)])
+        pre_failed: dict[str, str] = {}
+        jobs: list[ReviewJob] = []
+        for p in preds:
+            err = self.input_error(p)
+            if err:
+                pre_failed[p.item_id] = err
+                continue
+            fields = self.review_fields(p, template)
+            messages: list[dict[str, Any]] = template.messages(**fields)
+            inputs: dict[str, Any] = dict(fields)
+            if send_image:
+                try:
+                    data = Path(p.source_image).read_bytes() if p.source_image else None
+                except OSError as e:
+                    pre_failed[p.item_id] = f"cannot read source image: {e.strerror or e}"
+                    continue
+                if data is None:
+                    pre_failed[p.item_id] = "no source image to send to the judge"
+                    continue
+                messages[-1] = {"role": "user", "content": [
+                    {"type": "text", "text": messages[-1]["content"]},
+                    {"type": "image_url", "image_url": {"url": image_data_url(data)}}]}
+                inputs["image_sha256"] = sha256_bytes(data)
+            jobs.append(ReviewJob(p.item_id, inputs=inputs, messages=messages, n_images=int(send_image)))
+        server = None
+        cache_url = None
+        if s.backend == "llama-cpp" and not s.base_url:
+            from facebench.judge.llama_server import LlamaServer, llama_cpp_usable_reason, llama_server_python
+
+            reason = llama_cpp_usable_reason()
+            if reason and not ctx.dry_run:
+                return [self.skipped(reason)]
+            server = LlamaServer(python=llama_server_python(), model_alias=s.model or "gemma-3-270m-q4_k_m")
+            cache_url = f"llama-cpp://{server.model_alias}"
+            # llama_cpp.server answers one request at a time: queued requests would only hit the timeout
+            if s.sources.get("concurrency") == "default":
+                s.concurrency, s.sources["concurrency"] = 1, "default (llama-cpp: 1)"
+            if s.sources.get("timeout") == "default":
+                s.timeout, s.sources["timeout"] = 600.0, "default (llama-cpp: 600)"
+        cache = JudgeCache(ctx.cache_dir / "judge.sqlite" if ctx.cache_dir else None)
+        session = JudgeSession(s, template, parse, cache=cache, budget=budget_for(s, ctx),
+                               cache_base_url=cache_url, seed=ctx.seed)
+        if ctx.dry_run:
+            cache.close()
+            return [self.skipped(session.dry_run_reason(jobs))]
+        reason = missing_key_reason(s)
+        if reason:
+            cache.close()
+            return [self.skipped(reason)]
+        try:
+            if server is not None:
+                server.start()
+                s.base_url = server.base_url
+            reviews = session.run(jobs, s.api_key())
+        finally:
+            if server is not None:
+                server.stop()
+            cache.close()
+        reason = unreachable_reason(s, reviews, session.fatal)
+        if reason:
+            return [self.value(skipped=reason, variant=variant, extra=session.extra())]
+        extra = session.extra()
+        extra["judge"]["send_image"] = send_image
+        if server is not None:
+            extra["judge"]["server"] = server.describe()
+        return self._values(preds, reviews, pre_failed, template, variant, extra, ctx)
+
+    def _values(self, preds: list[Prediction], reviews: dict[str, Review], pre_failed: dict[str, str],
+                template: Template, variant: str, extra: dict[str, Any], ctx: MetricContext) -> list[MetricValue]:
+        per_item: dict[str, float | None] = {}
+        ref_item: dict[str, float | None] = {}
+        details: dict[str, dict[str, Any]] = {}
+        for p in preds:
+            if p.item_id in pre_failed:
+                per_item[p.item_id] = ref_item[p.item_id] = None
+                details[p.item_id] = {"review": None, "score": None, "error": pre_failed[p.item_id]}
+                continue
+            r = reviews.get(p.item_id) or Review(p.item_id, error="no review")
+            ok = r.scores is not None
+            per_item[p.item_id] = r.scores[-1] if ok else None
+            ref_item[p.item_id] = r.scores[0] if ok and template.paired else None
+            d = {"review": r.review, "score": per_item[p.item_id], "error": r.error, "cached": r.cached}
+            if template.paired:
+                d["ref_score"] = ref_item[p.item_id]
+            details[p.item_id] = d
+        n_failed = sum(v is None for v in per_item.values())
+        extra = {**extra, "n_failed_reasons": _count_reasons(details)}
+        out = [self.value(per_item=per_item, details=details, variant=variant, extra=extra)]
+        if template.paired:
+            out += self._paired_values(per_item, ref_item, variant, extra, ctx.seed, n_failed)
+        out += self._agreement(preds, per_item, variant, extra)
+        return out
+
+    def _paired_values(self, per_item: dict[str, float | None], ref_item: dict[str, float | None], variant: str,
+                       extra: dict[str, Any], seed: int, n_failed: int) -> list[MetricValue]:
+        common = {"variant": variant, "extra": {"judge": extra["judge"], "prompt": extra["prompt"], "of": self.key}}
+        ref_mv = self.value(f"{self.key}_ref_mean", per_item=dict(ref_item), **common)
+        both = [(per_item[k], ref_item[k]) for k in per_item if per_item[k] is not None and ref_item[k] is not None]
+        rel_name = f"{self.key}_relative"
+        if not both:
+            return [ref_mv, self.value(rel_name, skipped="no item has both an answer and a reference score", **common)]
+        ans = np.array([a for a, _ in both], dtype=np.float64)
+        ref = np.array([r for _, r in both], dtype=np.float64)
+        if ref.sum() == 0:
+            return [ref_mv, self.value(rel_name, skipped="reference scores sum to 0", **common)]
+        rel = self.value(rel_name, value=float(100.0 * ans.sum() / ref.sum()), ci=paired_ratio_ci(ans, ref, seed),
+                         n=len(both), n_failed=n_failed, aggregate="set",
+                         extra={**common["extra"], "definition": "100 * mean(answer score) / mean(reference score), "
+                                "over items where both were scored (LLaVA-Bench relative score)"}, variant=variant)
+        return [ref_mv, rel]
+
+    def _agreement(self, preds: list[Prediction], per_item: dict[str, float | None], variant: str,
+                   extra: dict[str, Any]) -> list[MetricValue]:
+        closed = [p for p in preds if p.qa is not None and p.qa.kind == "closed" and p.qa.answer]
+        if not closed:
+            return []
+        from facebench.metrics.qa import is_correct
+
+        xs, ys = [], []
+        for p in closed:
+            v = per_item.get(p.item_id)
+            if v is not None:
+                xs.append(float(v))
+                ys.append(1.0 if is_correct(p.output, p.qa) else 0.0)
+        name = f"{self.key}_exact_agreement"
+        info = {"judge": extra["judge"], "of": self.key, "n_closed": len(closed), "n_closed_correct": int(sum(ys)),
+                "definition": "Spearman rho between the judge score and exact-match correctness (0/1, "
+                              "facebench.metrics.qa.is_correct) over closed questions the judge scored"}
+        rho, pval = spearman(xs, ys)
+        if rho is None:
+            why = "fewer than 3 scored closed questions" if len(xs) < 3 else "judge scores or correctness are constant"
+            return [self.value(name, skipped=f"agreement undefined: {why}", variant=variant, extra=info)]
+        # accuracy agreement: judge "passes" an answer when its score is in the top half of the scale
+        passed = [x > 5.5 for x in xs]
+        acc = float(np.mean([pz == (y == 1.0) for pz, y in zip(passed, ys)]))
+        info.update({"p_value": pval, "accuracy_agreement_at_5.5": acc})
+        return [self.value(name, value=rho, n=len(xs), n_failed=len(closed) - len(xs), aggregate="set",
+                           variant=variant, extra=info)]
+
+    # -- offline embedding judge ----------------------------------------------------------------
+    def _embedding(self, preds: list[Prediction], ctx: MetricContext, s: JudgeSettings) -> list[MetricValue]:
+        from facebench.judge import embedding as emb
+
+        model = s.model or emb.MODEL_NAME
+        variant = f"embedding:{model}"
+        todo = [p for p in preds if self.input_error(p) is None]
+        if ctx.dry_run:
+            return [self.skipped(f"dry run: 0 calls, est. $0 (offline embedding judge: {len(todo)} comparisons)")]
+        judge = emb.EmbeddingJudge(model, device=ctx.device, batch_size=max(64, ctx.batch_size))
+        cos = judge.cosine([p.output or "" for p in todo], [p.reference or "" for p in todo])
+        cos_by = {p.item_id: c for p, c in zip(todo, cos)}
+        per_item: dict[str, float | None] = {}
+        details: dict[str, dict[str, Any]] = {}
+        for p in preds:
+            err = self.input_error(p)
+            c = cos_by.get(p.item_id)
+            score = emb.cosine_to_score(c) if c is not None else None
+            per_item[p.item_id] = score
+            details[p.item_id] = {"review": None, "score": score, "cosine": c, "error": err}
+        extra = {"judge": {**s.describe(), "model_requested": model, "model_returned": [model], "base_url": None,
+                           "not_gpt": True, "note": "embedding similarity, not an LLM judge: not comparable with "
+                                                    "Desc-GPT/Conv-GPT"},
+                 "prompt": {"name": "embedding", "version": "1", "hash": None, "mapping": emb.MAPPING},
+                 "temperature": None, "concurrency": None,
+                 "usage": {"requests": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_hits": 0},
+                 "cost": {"usd": 0.0, "price": None, "note": "offline"},
+                 "n_failed_reasons": _count_reasons(details)}
+        return [self.value(per_item=per_item, details=details, variant=variant, extra=extra)] + \
+            self._agreement(preds, per_item, variant, extra)
+
+
+def _count_reasons(details: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """How many items failed for which reason (first words of the error, e.g. 'unparsable review')."""
+    out: dict[str, int] = {}
+    for d in details.values():
+        err = d.get("error")
+        if err:
+            head = err.split(":")[0].split("(")[0].strip()
+            out[head] = out.get(head, 0) + 1
+    return out
