@@ -15,6 +15,14 @@ from facebench.errors import FacebenchError  # noqa: E402
 from facebench.types import ChatRequest, GenRequest  # noqa: E402
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    from tiny_models import torch_threads
+
+    with torch_threads(1):
+        yield
+
 @pytest.fixture(scope="module")
 def janus_dir(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_janus
