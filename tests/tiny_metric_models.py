@@ -103,7 +103,7 @@ def build_tiny_open_clip(folder: str | Path, seed: int = 0) -> Path:
 
 T5_WORDS = (
     "a chat between curious user and an artificial intelligence assistant the gives helpful detailed polite "
-    "answers to user's questions USER ASSISTANT does this figure show please answer yes or no Yes No "
+    "answers to user's questions USER ASSISTANT Does Please does this figure show please answer yes or no Yes No "
     "photo of young woman man with long short blond brown black hair blue eyes smiling beard glasses"
 ).split()
 
@@ -141,9 +141,11 @@ def write_t5_tokenizer(folder: str | Path) -> Path:
     return folder
 
 
-def build_tiny_clip_flant5(folder: str | Path, seed: int = 0) -> dict[str, Path]:
+def build_tiny_clip_flant5(folder: str | Path, seed: int = 0, fmt: str = "safetensors") -> dict[str, Path]:
     """Folders ``model/`` (CLIP-FlanT5 checkpoint), ``vision/`` (CLIP vision tower + processor) and
-    ``tokenizer/``; ``model/config.json`` points ``mm_vision_tower`` at ``vision/``."""
+    ``tokenizer/``; ``model/config.json`` points ``mm_vision_tower`` at ``vision/``.
+    ``fmt="bin_sharded"`` writes the LLaVA-era layout instead: ``pytorch_model-0000k-of-00002.bin``
+    shards + ``pytorch_model.bin.index.json``, with the projector in the last shard."""
     import torch
     from safetensors.torch import save_file
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, T5Config, T5ForConditionalGeneration
@@ -169,7 +171,18 @@ def build_tiny_clip_flant5(folder: str | Path, seed: int = 0) -> dict[str, Path]
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous().clone() for k, v in t5.state_dict().items()}
     state.update({f"mm_projector.{k}": v.contiguous() for k, v in proj.state_dict().items()})
-    save_file(state, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    if fmt == "safetensors":
+        save_file(state, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        names = sorted(state)
+        first = [k for k in names if not k.startswith("mm_projector.")][: len(names) // 2]
+        shards = {"pytorch_model-00001-of-00002.bin": {k: state[k] for k in first},
+                  "pytorch_model-00002-of-00002.bin": {k: state[k] for k in names if k not in first}}
+        weight_map = {}
+        for fname, part in shards.items():
+            torch.save(part, model_dir / fname)
+            weight_map.update({k: fname for k in part})
+        (model_dir / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     cfg = t5cfg.to_dict()
     cfg.update(model_type="clip_t5", architectures=["CLIPT5ForConditionalGeneration"], mm_vision_tower=str(vision_dir),
                mm_hidden_size=32, mm_projector_type="mlp2x_gelu", mm_vision_select_layer=-2,

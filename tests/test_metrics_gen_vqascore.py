@@ -1,0 +1,271 @@
+"""VQAScore for each scorer type against a softmax / cross-entropy computed by hand from the
+same network's logits (tiny random CLIP-FlanT5 and LLaVA saved to disk and loaded through the
+real loaders), and against logprobs served by a local OpenAI-compatible server."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facebench.metrics.base import MetricContext
+from facebench.metrics.vqascore import VQAScore
+from facebench.metrics.vqascore.base import QUESTION_TEMPLATE, SYSTEM_MSG
+from facebench.types import Prediction
+
+PROMPTS = ["a young woman with long blond hair", "a man with a short beard and glasses", "smiling"]
+
+
+def _images(folder: Path) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(0)
+    out = []
+    for i, (h, w) in enumerate([(40, 30), (32, 48), (36, 36)]):  # non-square: padding matters
+        p = folder / f"{i}.png"
+        Image.fromarray(rng.randint(0, 255, (h, w, 3), dtype=np.uint8)).save(p)
+        out.append(p)
+    return out
+
+
+def _preds(imgs: list[Path], attributes: bool = False) -> list[Prediction]:
+    attrs = [{"hair_color": "blonde", "hair_length": "long"}, {"facial_hair": "beard", "eyewear": "glasses"},
+             {"expression": "smiling", "hat": "none"}]
+    return [Prediction(item_id=f"i{k}", doc_id=f"i{k}", task="vqa", prompt=PROMPTS[k], images=[imgs[k]],
+                       attributes=attrs[k] if attributes else {}) for k in range(3)]
+
+
+def _ctx(root: Path, batch_size: int) -> MetricContext:
+    return MetricContext(task="vqa", dataset="mini", run_dir=root, cache_dir=root / "cache", batch_size=batch_size)
+
+
+def _pad(img, mean):
+    from PIL import Image
+
+    colour = tuple(int(x * 255) for x in mean)
+    w, h = img.size
+    s = max(w, h)
+    out = Image.new("RGB", (s, s), colour)
+    out.paste(img, ((s - w) // 2, (s - h) // 2))
+    return out
+
+
+# ------------------------------------------------------------------------------------ CLIP-FlanT5
+@pytest.fixture(scope="module")
+def cf5(tmp_path_factory):
+    from tiny_metric_models import build_tiny_clip_flant5
+
+    root = tmp_path_factory.mktemp("cf5")
+    return {"dirs": build_tiny_clip_flant5(root / "m"), "imgs": _images(root / "imgs"), "root": root}
+
+
+def _cf5_by_hand(dirs, img_path, text) -> float:
+    """Re-assemble CLIP-FlanT5 from its parts and take exp(−mean CE) of "▁Yes </s>" by hand."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPVisionModel, T5Config, T5ForConditionalGeneration
+
+    from facebench.images import load_image
+
+    cfg = json.loads((dirs["model"] / "config.json").read_text())
+    t5 = T5ForConditionalGeneration.from_pretrained(
+        dirs["model"], config=T5Config(**{k: v for k, v in cfg.items() if k != "model_type"})).eval()
+    vision = CLIPVisionModel.from_pretrained(dirs["vision"]).eval()
+    proc = CLIPImageProcessor.from_pretrained(dirs["vision"])
+    tok = AutoTokenizer.from_pretrained(dirs["tokenizer"])
+    with safe_open(str(dirs["model"] / "model.safetensors"), framework="pt") as f:
+        w0, b0 = f.get_tensor("mm_projector.0.weight"), f.get_tensor("mm_projector.0.bias")
+        w2, b2 = f.get_tensor("mm_projector.2.weight"), f.get_tensor("mm_projector.2.bias")
+    with torch.no_grad():
+        pv = proc(images=[_pad(load_image(img_path), proc.image_mean)], return_tensors="pt")["pixel_values"]
+        feats = vision(pv, output_hidden_states=True).hidden_states[-2][0, 1:]
+        img_tokens = torch.nn.functional.gelu(feats @ w0.T + b0) @ w2.T + b2
+        q = QUESTION_TEMPLATE.format(text)
+        before = tok(SYSTEM_MSG + " USER: ").input_ids
+        after = tok("\n" + q + " ASSISTANT: ").input_ids
+        assert before[-1] == after[-1] == tok.eos_token_id  # each chunk carries its own </s>
+        emb = t5.get_input_embeddings()
+        x = torch.cat([emb(torch.tensor(before)), img_tokens, emb(torch.tensor(after))])[None]
+        yes = tok("Yes").input_ids
+        assert tok.convert_ids_to_tokens(yes) == ["▁Yes", "</s>"]
+        dec_in = torch.tensor([[t5.config.decoder_start_token_id, yes[0]]])
+        logits = t5(inputs_embeds=x, decoder_input_ids=dec_in).logits[0].double()
+        p = torch.softmax(logits, -1)
+        return math.sqrt(float(p[0, yes[0]]) * float(p[1, yes[1]]))  # exp(−mean CE) over 2 tokens
+
+
+def test_clip_flant5_equals_hand_computed_ce(cf5):
+    preds = _preds(cf5["imgs"])
+    args = dict(scorer="clip-flant5", model=str(cf5["dirs"]["model"]), tokenizer=str(cf5["dirs"]["tokenizer"]))
+    batched = VQAScore(key="vqascore_cf5", batch_size=3, **args).compute(preds, _ctx(cf5["root"] / "a", 3))[0]
+    single = VQAScore(key="vqascore_cf5", batch_size=1, **args).compute(preds, _ctx(cf5["root"] / "b", 1))[0]
+    assert batched.skipped is None, batched.skipped
+    for p in preds:
+        expected = _cf5_by_hand(cf5["dirs"], p.images[0], p.prompt)
+        assert 0.0 < expected < 1.0
+        assert batched.per_item[p.item_id] == pytest.approx(expected, rel=1e-4)
+        assert single.per_item[p.item_id] == pytest.approx(expected, rel=1e-4)
+    assert batched.details["i0"]["question"] == QUESTION_TEMPLATE.format(PROMPTS[0])
+    assert batched.extra["scorer"]["kind"] == "clip-flant5" and batched.extra["n_pairs"] == 3
+
+
+def test_clip_flant5_sharded_bin_checkpoint_loads_the_same(cf5, tmp_path):
+    from tiny_metric_models import build_tiny_clip_flant5
+
+    dirs = build_tiny_clip_flant5(tmp_path / "bin", fmt="bin_sharded")
+    assert not list(dirs["model"].glob("*.safetensors")) and (dirs["model"] / "pytorch_model.bin.index.json").is_file()
+    preds = _preds(cf5["imgs"])
+    mv = {}
+    for name, d in (("st", cf5["dirs"]), ("bin", dirs)):
+        mv[name] = VQAScore(key="k", scorer="clip-flant5", model=str(d["model"]), tokenizer=str(d["tokenizer"]),
+                            attribute_questions=False).compute(preds, _ctx(tmp_path / name, 3))[0]
+    for p in preds:  # same seed, same weights, two file layouts → same scores
+        assert mv["bin"].per_item[p.item_id] == pytest.approx(mv["st"].per_item[p.item_id], rel=1e-6)
+
+
+def test_scores_are_cached_per_scorer_image_and_text(cf5, monkeypatch):
+    from facebench.metrics.vqascore.clip_flant5 import CLIPFlanT5Scorer
+
+    preds = _preds(cf5["imgs"])
+    args = dict(scorer="clip-flant5", model=str(cf5["dirs"]["model"]), tokenizer=str(cf5["dirs"]["tokenizer"]))
+    ctx = _ctx(cf5["root"] / "cache_test", 2)
+    first = VQAScore(key="k", **args).compute(preds, ctx)[0]
+    assert first.extra["cache_hits"] == 0
+
+    def boom(self):
+        raise AssertionError("the model must not be loaded when every score is cached")
+
+    monkeypatch.setattr(CLIPFlanT5Scorer, "load", boom)
+    second = VQAScore(key="k", **args).compute(preds, ctx)[0]
+    assert second.extra["cache_hits"] == 3 and second.per_item == first.per_item
+    # a different question template is a different cache entry (→ needs the model → our boom)
+    with pytest.raises(AssertionError):
+        VQAScore(key="k", question_template='Is this "{}"?', **args).compute(preds, ctx)
+
+
+def test_attribute_family_questions(cf5):
+    preds = _preds(cf5["imgs"], attributes=True)
+    args = dict(scorer="clip-flant5", model=str(cf5["dirs"]["model"]), tokenizer=str(cf5["dirs"]["tokenizer"]))
+    out = VQAScore(key="vqascore_cf5", **args).compute(preds, _ctx(cf5["root"] / "attr", 4))
+    assert [m.name for m in out] == ["vqascore_cf5", "vqascore_cf5_attr"]
+    attr = out[1]
+    # hat=none is not asked (negations)
+    assert set(attr.per_attribute) == {"hair_color", "hair_length", "facial_hair", "eyewear", "expression"}
+    assert attr.details["i0"]["phrases"]["hair_color"] == "blonde hair"
+    expected = _cf5_by_hand(cf5["dirs"], preds[0].images[0], "blonde hair")
+    assert attr.details["i0"]["families"]["hair_color"] == pytest.approx(expected, rel=1e-4)
+    fams = attr.details["i1"]["families"]
+    assert attr.per_item["i1"] == pytest.approx(np.mean(list(fams.values())))
+
+
+def test_clip_flant5_without_weights_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    mv = VQAScore(key="vqascore_cf5", scorer="clip-flant5", model="zhiqiulin/clip-flant5-xxl",
+                  tokenizer="google/flan-t5-xxl").compute(_preds(_images(tmp_path)), _ctx(tmp_path, 2))[0]
+    assert mv.value is None and "zhiqiulin/clip-flant5-xxl" in mv.skipped and "fix:" in mv.skipped
+    assert "vqascore_cf5.model=" in mv.skipped
+
+
+# ----------------------------------------------------------------------------------------- LLaVA
+@pytest.fixture(scope="module")
+def llava(tmp_path_factory):
+    from tiny_metric_models import build_tiny_llava
+
+    root = tmp_path_factory.mktemp("llava")
+    return {"dir": build_tiny_llava(root / "m"), "imgs": _images(root / "imgs"), "root": root}
+
+
+def _llava_by_hand(model_dir, img_path, text, mode: str) -> float:
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from facebench.images import load_image
+
+    proc = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION_TEMPLATE.format(text)}]}]
+    prompt = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    yes = proc.tokenizer("Yes", add_special_tokens=False).input_ids
+    image = _pad(load_image(img_path), proc.image_processor.image_mean)
+    with torch.no_grad():
+        if mode == "first_token":
+            inputs = proc(images=[image], text=[prompt], return_tensors="pt")
+            return float(torch.softmax(model(**inputs).logits[0, -1].double(), -1)[yes[0]])
+        inputs = proc(images=[image], text=[prompt], return_tensors="pt")
+        target = yes + [proc.tokenizer.eos_token_id]  # "Yes" as generated, then </s>
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], torch.tensor([target])], dim=1)
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        logp = torch.log_softmax(model(**inputs).logits[0].double(), -1)
+        n = inputs["input_ids"].shape[1]
+        lps = [float(logp[n - len(target) - 1 + j, t]) for j, t in enumerate(target)]
+        return math.exp(sum(lps) / len(lps))
+
+
+@pytest.mark.parametrize("mode", ["first_token", "sequence"])
+def test_hf_vlm_llava_equals_hand_computed_softmax(llava, mode):
+    preds = _preds(llava["imgs"])
+    mv = VQAScore(key="vqascore_lv", scorer="hf-vlm", model=str(llava["dir"]), answer_mode=mode,
+                  batch_size=3).compute(preds, _ctx(llava["root"] / mode, 3))[0]  # one left-padded batch
+    assert mv.skipped is None, mv.skipped
+    for p in preds:
+        expected = _llava_by_hand(llava["dir"], p.images[0], p.prompt, mode)
+        assert 0.0 < expected < 1.0
+        assert mv.per_item[p.item_id] == pytest.approx(expected, rel=1e-4)
+
+
+def test_hf_vlm_t2v_prompt_style(llava):
+    from facebench.metrics.vqascore.hf_vlm import HFVLMScorer
+
+    s = HFVLMScorer(model=str(llava["dir"]), prompt_style="llava_t2v")
+    s.load()
+    q = QUESTION_TEMPLATE.format("x")
+    assert s.prompt(q) == f"{SYSTEM_MSG} USER: <image>\n{q} ASSISTANT:"
+    from facebench.images import load_image
+
+    vals = s.score([load_image(llava["imgs"][0])], [q])
+    assert 0.0 < vals[0] < 1.0
+
+
+# ---------------------------------------------------------------------------------------- OpenAI
+def test_openai_scorer_reads_first_token_logprobs(tmp_path, monkeypatch):
+    from openai_stub_server import StubOpenAIServer, StubResponse, chat_completion, error_body
+
+    def handler(path, body, n):
+        text = body["messages"][0]["content"][0]["text"]
+        if PROMPTS[0] in text:
+            return chat_completion("Yes", logprobs=[("Yes", -0.2, [("Yes", -0.2), ("No", -1.9), ("yes", -3.0)])])
+        if PROMPTS[1] in text:
+            return chat_completion("No", logprobs=[("No", -0.1, [("No", -0.1), ("Maybe", -2.5)])])
+        return StubResponse(status=500, body=error_body("boom"))
+
+    monkeypatch.setenv("FB_TEST_KEY", "sk-test")
+    preds = _preds(_images(tmp_path / "imgs"))
+    with StubOpenAIServer(handler) as srv:
+        mv = VQAScore(key="vqascore_gpt", scorer="openai", model="gpt-4o", base_url=srv.base_url,
+                      api_key_env="FB_TEST_KEY", max_retries=0).compute(preds, _ctx(tmp_path, 3))[0]
+        bodies = [b for _, b, _ in srv.requests]
+        # rerun: the two good answers come from the cache; only the failed one is asked again
+        srv.reset()
+        again = VQAScore(key="vqascore_gpt", scorer="openai", base_url=srv.base_url, api_key_env="FB_TEST_KEY",
+                         max_retries=0).compute(preds, _ctx(tmp_path, 3))[0]
+        assert srv.count == 1
+    assert mv.per_item["i0"] == pytest.approx(math.exp(-0.2) + math.exp(-3.0), rel=1e-9)
+    assert mv.per_item["i1"] == 0.0  # "Yes"/"yes" not in the top logprobs: counted
+    assert mv.per_item["i2"] is None  # a failed request is a failed item, never a number
+    assert mv.extra["n_yes_not_in_top_k"] == 1 and mv.extra["n_failed_pairs"] == 1 and mv.extra["errors"]
+    b = bodies[0]
+    assert b["logprobs"] is True and b["top_logprobs"] == 20 and b["max_tokens"] == 1 and b["model"] == "gpt-4o"
+    parts = b["messages"][0]["content"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert {p["text"] for b in bodies for p in b["messages"][0]["content"] if p["type"] == "text"} == {
+        QUESTION_TEMPLATE.format(t) for t in PROMPTS}
+    assert again.extra["cache_hits"] == 2
+
+
+def test_openai_without_key_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    mv = VQAScore(key="vqascore_gpt", scorer="openai").compute(_preds(_images(tmp_path)), _ctx(tmp_path, 2))[0]
+    assert mv.value is None and "OPENAI_API_KEY" in mv.skipped and "fix:" in mv.skipped
