@@ -124,3 +124,39 @@ def test_retrieval_beats_dummy_on_exact_and_attribute_accuracy(tmp_path):
     for d, r in zip(vals["dummy"], vals["retrieval"]):
         assert r["value"] > d["value"]
         assert r["ci"][0] > d["ci"][1]  # clearly: the confidence intervals do not overlap
+
+
+def test_score_cache_reuses_unchanged_and_recomputes_changed_inputs(tmp_path, plugin_tasks):
+    import facebench.metrics.probe as probe
+
+    made = run(RunConfig(model="retrieval", tasks=["genlite"], dataset="mini", limit=4, output_path=tmp_path / "gen",
+                         include_path=plugin_tasks))
+    byo = tmp_path / "imgs"
+    byo.mkdir()
+    for p in sorted((made.run_dir / "images").rglob("*.png")):
+        (byo / p.name).write_bytes(p.read_bytes())
+    calls = []
+    original = probe.AttributeProbe.compute
+
+    def counting(self, preds, ctx):
+        calls.append(1)
+        return original(self, preds, ctx)
+
+    probe.AttributeProbe.compute = counting
+    try:
+        cfg = dict(model="mine", tasks=["genlite"], dataset="mini", limit=4, mode="score", images=byo,
+                   output_path=tmp_path / "byo", include_path=plugin_tasks)
+        first = run(RunConfig(**cfg))
+        again = run(RunConfig(**cfg))
+        assert len(calls) == 1  # unchanged inputs: read back, not recomputed
+        assert first.results["tasks"]["genlite"]["metrics"] == again.results["tasks"]["genlite"]["metrics"]
+        victim = sorted(byo.glob("*.png"))[0]
+        from PIL import Image
+
+        Image.new("RGB", (48, 48), (0, 255, 0)).save(victim)
+        run(RunConfig(**cfg))
+        assert len(calls) == 2  # a changed image is scored again
+        run(RunConfig(**cfg, use_cache=False))
+        assert len(calls) == 3  # --no_cache recomputes scores too
+    finally:
+        probe.AttributeProbe.compute = original

@@ -41,6 +41,9 @@ class Metric:
     higher_is_better: ClassVar[bool] = True
     version: ClassVar[str] = "1"
     kind: ClassVar[str] = "any"  # "generation", "understanding" or "any"
+    # False for metrics whose failed items may succeed on a rerun (network judges): their results
+    # are then only reused by the score cache when nothing failed.
+    failures_are_final: ClassVar[bool] = True
 
     def __init__(self, key: str | None = None, **args: Any):
         self.key = key or self.name

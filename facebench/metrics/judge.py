@@ -126,6 +126,7 @@ class JudgeScore(Metric):
     """Per-item 1–10 judge score (``per_item``), raw reviews in ``details``."""
 
     name: ClassVar[str] = "judge"
+    failures_are_final: ClassVar[bool] = False  # a failed call may succeed on a rerun
     kind: ClassVar[str] = "understanding"
     version: ClassVar[str] = "1"
 

@@ -32,6 +32,7 @@ _FIX = ("pass --judge_model <a vision model> (e.g. gpt-4o-2024-08-06 with OPENAI
 
 class VLMScore(Metric):
     name: ClassVar[str] = "vlm_score"
+    failures_are_final: ClassVar[bool] = False  # a failed call may succeed on a rerun
     kind: ClassVar[str] = "generation"
     version: ClassVar[str] = "1"
 

@@ -195,6 +195,7 @@ def run(cfg: RunConfig) -> RunOutcome:
             model_info = {**model_info, "fingerprint": f"images:{Path(cfg.images).resolve()}", "capabilities": ["generate"]}
 
     cache = KVCache(root / "predictions.sqlite")
+    scores = KVCache(root / "scores.sqlite")
     blobs = BlobStore(root / "blobs")
     dist = distributed.dist_info()
     distributed.init(dist)
@@ -275,7 +276,7 @@ def run(cfg: RunConfig) -> RunOutcome:
                                 reference_samples=samples, gallery_samples=gallery, judge=dict(cfg.judge),
                                 dry_run=cfg.dry_run)
             specs = apply_judge_override(task, cfg.judge)
-            values, errs = score_task(task, specs, preds, ctx, cfg.metric_args)
+            values, errs = score_task(task, specs, preds, ctx, cfg.metric_args, scores if cfg.use_cache else None)
             errors.extend(errs)
             entry["metrics"] = {k: v.summary() for k, v in values.items()}
             entry["seconds"] = round(time.perf_counter() - t0, 3)
@@ -294,6 +295,7 @@ def run(cfg: RunConfig) -> RunOutcome:
         if adapter is not None and not isinstance(cfg.model, ModelAdapter):
             adapter.close()
         cache.close()
+        scores.close()
     return RunOutcome(run_dir=run_dir, results=results, predict_stats=predict_stats, errors=errors)
 
 

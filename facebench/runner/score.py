@@ -6,8 +6,14 @@ the run exit non-zero) without losing the other metrics' numbers."""
 from __future__ import annotations
 
 import logging
+import os
 import traceback
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+from facebench.cache import KVCache
+from facebench.hashing import content_key
 
 from facebench.errors import FacebenchError, UnknownNameError
 from facebench.metrics.aggregate import finalize
@@ -52,10 +58,52 @@ def metric_args_for(spec: MetricSpec, metric_args: dict[str, dict[str, Any]]) ->
     return {**spec.args, **metric_args.get(spec.metric, {}), **metric_args.get(spec.key, {})}
 
 
+def _files_state(paths: list[Path]) -> list[Any]:
+    """(path, size, mtime) of files: a changed image changes the key without hashing it."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append([str(p), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([str(p), None, None])
+    return out
+
+
+def inputs_digest(preds: list[Prediction], ctx: MetricContext) -> str:
+    """Everything a metric reads: predictions (with their image files), the reference and gallery
+    samples, judge settings. Computed once per task."""
+    pred_part = [[p.to_dict(), _files_state(p.images)] for p in preds]
+    refs = [[s.doc_id, s.caption, _files_state([s.image] if s.image else [])] for s in ctx.reference_samples]
+    gallery = [[s.doc_id, _files_state([s.image] if s.image else [])] for s in ctx.gallery_samples]
+    return content_key("score-inputs", pred_part, refs, gallery, ctx.dataset, ctx.judge)
+
+
+def _to_cache(values: list[MetricValue]) -> list[dict[str, Any]]:
+    return [asdict(v) for v in values]
+
+
+def _from_cache(rows: Any) -> list[MetricValue] | None:
+    try:
+        out = []
+        for r in rows:
+            r = dict(r)
+            r["ci"] = tuple(r["ci"]) if r.get("ci") else None
+            out.append(MetricValue(**r))
+        return out
+    except (TypeError, KeyError):
+        return None
+
+
 def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction], ctx: MetricContext,
-               metric_args: dict[str, dict[str, Any]]) -> tuple[dict[str, MetricValue], list[str]]:
+               metric_args: dict[str, dict[str, Any]], cache: KVCache | None = None
+               ) -> tuple[dict[str, MetricValue], list[str]]:
+    """Run each metric; with ``cache``, a metric whose inputs, arguments and version are unchanged
+    is read back instead of recomputed (only complete results are cached: nothing skipped or
+    failed, so a rerun retries those)."""
     values: dict[str, MetricValue] = {}
     errors: list[str] = []
+    digest = inputs_digest(preds, ctx) if cache is not None and not ctx.dry_run else None
     for spec in specs:
         try:
             cls = METRICS.get(spec.metric)
@@ -66,9 +114,21 @@ def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction
                                            skipped=str(e))
             log.warning("%s/%s skipped: %s", task.name, spec.key, e)
             continue
+        args = metric_args_for(spec, metric_args)
+        key = (content_key("score", spec.metric, spec.key, args, f"{cls.__module__}.{cls.__qualname__}",
+                           getattr(cls, "version", "1"), digest) if digest else None)
+        cached = _from_cache(cache.get(key)) if key else None
+        if cached is not None:
+            for mv in cached:
+                values[mv.name] = finalize(mv, preds)
+            continue
         try:
-            metric = cls(key=spec.key, **metric_args_for(spec, metric_args))
+            metric = cls(key=spec.key, **args)
             out = metric.compute(preds, ctx)
+            final = getattr(cls, "failures_are_final", True)
+            if key and all(not mv.skipped and (final or (not mv.n_failed and
+                           not any(v is None for v in mv.per_item.values()))) for mv in out):
+                cache.put(key, _to_cache(out))
         except FacebenchError as e:
             out = [MetricValue(name=spec.key, value=None, higher_is_better=cls.higher_is_better, variant=spec.metric,
                                skipped=str(e))]

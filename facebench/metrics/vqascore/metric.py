@@ -68,6 +68,7 @@ def attribute_questions_for(attributes: dict[str, str]) -> dict[str, str]:
 
 class VQAScore(Metric):
     name = "vqascore"
+    failures_are_final = False  # the openai scorer can fail transiently
     kind = "generation"
     higher_is_better = True
 
