@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from facebench.adapters.base import ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.images import png_bytes
+from facebench.progress import progress
 from facebench.runner.plan import WorkItem
 from facebench.types import GenRequest
 
@@ -34,14 +34,6 @@ class PredictStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": self.errors[:20]}
-
-
-def progress(iterable, total: int, desc: str):
-    """tqdm on a terminal, silent otherwise (CI logs stay readable)."""
-    from tqdm import tqdm
-
-    quiet = not sys.stderr.isatty() or os.environ.get("FACEBENCH_NO_PROGRESS")
-    return tqdm(iterable, total=total, desc=desc, disable=bool(quiet), leave=False)
 
 
 class Predictor:

@@ -66,7 +66,10 @@ class FeatureExtractor:
         chunks: list[np.ndarray] = []
         missing: list[int] = []
         bs = max(1, int(batch_size))
-        for start in range(0, len(paths), bs):
+        from facebench.progress import progress
+
+        starts = range(0, len(paths), bs)
+        for start in progress(starts, len(starts), f"{type(self).__name__}: features"):
             items = []
             for i, p in enumerate(paths[start : start + bs], start):
                 try:

@@ -30,8 +30,14 @@ import numpy as np
 from facebench.cache import KVCache
 from facebench.hashing import canonical_json, content_key, sha256_file, sha256_text
 from facebench.metrics.base import Metric, MetricContext
-from facebench.metrics.vqascore.base import ANSWER, QUESTION_TEMPLATE, Scorer, ScorerError
+from facebench.metrics.vqascore.base import (
+    ANSWER,
+    QUESTION_TEMPLATE,
+    Scorer,
+    ScorerError,
+)
 from facebench.paths import cache_root
+from facebench.progress import progress
 from facebench.types import MetricValue, Prediction
 
 log = logging.getLogger(__name__)
@@ -132,7 +138,8 @@ class VQAScore(Metric):
             except ScorerError as e:
                 return [self.skipped(self._fix(str(e)))]
             bs = int(self.args.get("batch_size") or max(int(ctx.batch_size or 1), 1))
-            for start in range(0, len(todo), bs):
+            starts = range(0, len(todo), bs)
+            for start in progress(starts, len(starts), f"{self.key}: scoring"):
                 idx = todo[start : start + bs]
                 ok_idx, images = [], []
                 for i in idx:
