@@ -34,11 +34,20 @@ class ModelAdapter:
         self.model_args = dict(model_args)
 
     # -- identity -------------------------------------------------------------------------------
+    #: model_args that change speed, never outputs (batch size, concurrency, ...): kept out of
+    #: the fingerprint, so changing them reuses the cache
+    speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size",)
+
     def fingerprint(self) -> str:
-        """name + args + weights revision; override ``weights_revision`` to add a hash of weights.
-        Device is deliberately excluded (the same weights give the same outputs up to numerics)."""
-        payload = {"name": self.name, "args": self.model_args, "weights": self.weights_revision()}
+        """name + args + weights revision (+ ``fingerprint_extra``). Device is deliberately
+        excluded (the same weights give the same outputs up to numerics)."""
+        args = {k: v for k, v in self.model_args.items() if k not in self.speed_only_args}
+        payload = {"name": self.name, "args": args, "weights": self.weights_revision(), **self.fingerprint_extra()}
         return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
+
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """More identity for the fingerprint (e.g. a research-code revision)."""
+        return {}
 
     def weights_revision(self) -> str:
         return ""

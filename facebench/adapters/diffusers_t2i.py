@@ -26,14 +26,13 @@ from __future__ import annotations
 import warnings
 from typing import Any, ClassVar
 
-from facebench.adapters.base import ModelAdapter
+from facebench.adapters.pretrained import PretrainedAdapter
 from facebench.adapters.hf_vlm import (
     as_bool,
     free_torch_memory,
     require,
     resolve_device,
     resolve_dtype,
-    weights_revision,
 )
 from facebench.errors import FacebenchError
 from facebench.types import GenRequest
@@ -52,45 +51,19 @@ def _size(value: Any) -> tuple[int, int] | None:
     return w, h
 
 
-class DiffusersAdapter(ModelAdapter):
+class DiffusersAdapter(PretrainedAdapter):
     name: ClassVar[str] = "diffusers"
     capabilities: ClassVar[frozenset[str]] = frozenset({"generate"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "diffusers", "transformers")
     description: ClassVar[str] = "any diffusers text-to-image pipeline (per-sample seeded generators)"
-    default_args: ClassVar[dict[str, Any]] = {}
+    default_batch_size: ClassVar[int] = 4
+    weights_index_files: ClassVar[tuple[str, ...] | None] = ("model_index.json",)
+    speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "cpu_offload", "weights_hash")
 
     def __init__(self, device: str = "cpu", **model_args: Any):
-        args = {**self.default_args, **model_args}
-        if args.get("pretrained") is None:
-            if not self.default_checkpoint:
-                raise FacebenchError(f"model '{self.name}' needs --model_args pretrained=<hub id or local folder>")
-            args["pretrained"] = self.default_checkpoint
-        super().__init__(device=device, **args)
-        self.pretrained = str(args["pretrained"])
-        self.batch_size = int(args.get("batch_size", 4))
-        if self.batch_size < 1:
-            raise FacebenchError("batch_size must be >= 1")
-        self.resolution = _size(args.get("resolution"))
+        super().__init__(device=device, **model_args)
+        self.resolution = _size(self.model_args.get("resolution"))
         self._pipe = None
-        self._revision: str | None = None
-
-    # -- identity -------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        from facebench.hashing import canonical_json, sha256_text
-
-        args = {k: v for k, v in self.model_args.items() if k not in ("batch_size", "cpu_offload", "weights_hash")}
-        payload = {"name": self.name, "args": args, "weights": self.weights_revision()}
-        return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
-
-    def weights_revision(self) -> str:
-        if self._revision is None:
-            rev, resolved = weights_revision(self.pretrained, self.model_args.get("revision"),
-                                             str(self.model_args.get("weights_hash", "full")),
-                                             index_files=("model_index.json",))
-            if not resolved:
-                return rev
-            self._revision = rev
-        return self._revision
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.name, "pretrained": self.pretrained, "weights": self.weights_revision()}

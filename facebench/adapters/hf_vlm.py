@@ -26,7 +26,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from facebench.adapters.base import ModelAdapter
+from facebench.adapters.base import ModelAdapter  # noqa: F401  (re-exported for plugins)
+from facebench.adapters.pretrained import PretrainedAdapter
 from facebench.errors import FacebenchError, MissingDependencyError
 from facebench.types import ChatRequest
 
@@ -178,7 +179,7 @@ def as_bool(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------- the adapter
 
 
-class HFVLMAdapter(ModelAdapter):
+class HFVLMAdapter(PretrainedAdapter):
     """Understanding through ``AutoProcessor`` + ``AutoModelForImageTextToText`` and the model's
     own chat template; generation-only parameters are rejected, not ignored."""
 
@@ -187,43 +188,13 @@ class HFVLMAdapter(ModelAdapter):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     description: ClassVar[str] = "any transformers image-text-to-text model with a chat template (batched, greedy)"
 
-    #: defaults a subclass (baseline plugin) may change; user model_args always win
-    default_args: ClassVar[dict[str, Any]] = {}
-
     def __init__(self, device: str = "cpu", **model_args: Any):
-        args = {**self.default_args, **model_args}
-        if args.get("pretrained") is None:
-            if not self.default_checkpoint:
-                raise FacebenchError(f"model '{self.name}' needs --model_args pretrained=<hub id or local folder>")
-            args["pretrained"] = self.default_checkpoint
-        super().__init__(device=device, **args)
-        self.pretrained = str(args["pretrained"])
-        self.batch_size = int(args.get("batch_size", 8))
-        if self.batch_size < 1:
-            raise FacebenchError("batch_size must be >= 1")
+        super().__init__(device=device, **model_args)
+        args = self.model_args
         self.max_new_tokens = int(args.get("max_new_tokens", 256))
         self.system_prompt = args.get("system_prompt")
         self._model = None
         self._processor = None
-        self._revision: str | None = None
-
-    # -- identity -------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        # batch_size and device_map change nothing but speed; keep them out of the cache key.
-        from facebench.hashing import canonical_json, sha256_text
-
-        args = {k: v for k, v in self.model_args.items() if k not in ("batch_size", "device_map", "weights_hash")}
-        payload = {"name": self.name, "args": args, "weights": self.weights_revision()}
-        return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
-
-    def weights_revision(self) -> str:
-        if self._revision is None:
-            rev, resolved = weights_revision(self.pretrained, self.model_args.get("revision"),
-                                             str(self.model_args.get("weights_hash", "full")))
-            if not resolved:
-                return rev
-            self._revision = rev
-        return self._revision
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.name, "pretrained": self.pretrained, "weights": self.weights_revision()}

@@ -89,14 +89,11 @@ class OpenAIAPIAdapter(ModelAdapter):
         self.errors: list[str] = []
 
     # -- identity -------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        from facebench.hashing import canonical_json, sha256_text
+    speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "concurrency", "max_retries", "timeout", "retry_base_delay",
+                                                   "api_key_env")
 
-        keep = {k: v for k, v in self.model_args.items() if k not in ("concurrency", "max_retries", "timeout",
-                                                                       "retry_base_delay", "api_key_env")}
-        keep["base_url"] = self.base_url  # the endpoint decides which weights answer
-        payload = {"name": self.name, "args": keep, "weights": self.weights_revision()}
-        return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {"base_url": self.base_url}  # the endpoint decides which weights answer
 
     def weights_revision(self) -> str:
         # A hosted model has no hash we can see: pin dated model names (gpt-4o-2024-08-06) instead.

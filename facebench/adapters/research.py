@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from facebench.adapters.base import ModelAdapter
+from facebench.adapters.pretrained import PretrainedAdapter
 from facebench.errors import FacebenchError
 from facebench.types import ChatRequest, GenRequest
 
@@ -126,7 +126,7 @@ class AttrDict(dict):
         self[key] = value
 
 
-class ResearchAdapter(ModelAdapter):
+class ResearchAdapter(PretrainedAdapter):
     """Base for research-code families. Subclasses set the class attributes below and implement
     ``_load``, and ``_generate_one`` and/or ``_answer_one``."""
 
@@ -145,18 +145,13 @@ class ResearchAdapter(ModelAdapter):
     #: dtype the reference inference script uses on GPU (``dtype=auto``); CPU always uses float32
     reference_dtype: ClassVar[str] = "auto"
 
+    default_batch_size: ClassVar[int] = 1
+    speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "code_path", "weights_hash")
+
     def __init__(self, device: str = "cpu", **model_args: Any):
-        args = {**self.default_args, **model_args}
-        if args.get("pretrained") is None:
-            if self.needs_pretrained or not self.default_checkpoint:
-                raise FacebenchError(f"model '{self.name}' needs --model_args pretrained=<checkpoint folder or hub id>"
-                                     + (f" ({self.description})" if self.description else ""))
-            args["pretrained"] = self.default_checkpoint
-        super().__init__(device=device, **args)
-        self.pretrained = str(args["pretrained"])
-        self.code_path = args.get("code_path")
+        super().__init__(device=device, **model_args)
+        self.code_path = self.model_args.get("code_path")
         self._loaded = False
-        self._revision: str | None = None
         self._code_rev = ""
 
     # -- research code ---------------------------------------------------------------------------
@@ -170,29 +165,14 @@ class ResearchAdapter(ModelAdapter):
                                code_path=self.code_path, subdirs=self.code_subdirs)
 
     # -- identity -------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        from facebench.hashing import canonical_json, sha256_text
-
-        args = {k: v for k, v in self.model_args.items() if k not in ("batch_size", "code_path", "weights_hash")}
-        payload = {"name": self.name, "args": args, "weights": self.weights_revision(), "code": self._code_id()}
-        return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
+    def fingerprint_extra(self) -> dict[str, Any]:
+        return {"code": self._code_id()}
 
     def _code_id(self) -> str:
         """Same value before and after loading (the module is located, never imported here)."""
         if not self._code_rev:
             self._code_rev = code_revision(self.code_path, self.probe_module or None)
         return self._code_rev
-
-    def weights_revision(self) -> str:
-        from facebench.adapters.hf_vlm import weights_revision
-
-        if self._revision is None:
-            rev, resolved = weights_revision(self.pretrained, self.model_args.get("revision"),
-                                             str(self.model_args.get("weights_hash", "full")))
-            if not resolved:
-                return rev
-            self._revision = rev
-        return self._revision
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": "research", "family": self.family, "pretrained": self.pretrained,
