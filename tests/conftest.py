@@ -23,3 +23,20 @@ def _facebench_cache(tmp_path_factory):
         os.environ.pop("FACEBENCH_CACHE_DIR", None)
     else:
         os.environ["FACEBENCH_CACHE_DIR"] = old
+
+
+@pytest.fixture()
+def clean_imports(tmp_path):
+    """Undo the sys.path entries and forget the modules that a test's fake research code (written
+    under ``tmp_path``) added, so later tests never import them by accident."""
+    import sys
+
+    path, mods = list(sys.path), set(sys.modules)
+    yield
+    sys.path[:] = path
+    root = str(tmp_path)
+    for name in set(sys.modules) - mods:
+        m = sys.modules[name]
+        where = [getattr(m, "__file__", None) or ""] + list(getattr(m, "__path__", []) or [])
+        if any(str(w).startswith(root) for w in where):
+            del sys.modules[name]

@@ -40,3 +40,12 @@ def make_local_dataset(root: Path, n: int = 6, size: int = 32) -> Path:
                      "attributes": {"hair_color": color}})
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root`` (fake research repos, task folders)."""
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return root

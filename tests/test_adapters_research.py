@@ -4,8 +4,6 @@ the errors when it is absent or broken, code revisions, and the batching/seeding
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,29 +19,7 @@ from facebench.adapters.research import (
 )
 from facebench.errors import FacebenchError
 from facebench.types import ChatRequest, GenRequest
-
-
-@pytest.fixture()
-def clean_imports(tmp_path):
-    """Undo the sys.path entries and forget the modules that a test's fake research code (written
-    under ``tmp_path``) added, so later tests never import them by accident."""
-    path, mods = list(sys.path), set(sys.modules)
-    yield
-    sys.path[:] = path
-    root = str(tmp_path)
-    for name in set(sys.modules) - mods:
-        m = sys.modules[name]
-        where = [getattr(m, "__file__", None) or ""] + list(getattr(m, "__path__", []) or [])
-        if any(str(w).startswith(root) for w in where):
-            del sys.modules[name]
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    return root
+from tests.helpers import write_files as _write
 
 
 def test_import_from_code_path_and_subdirs(tmp_path, clean_imports):

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import write_files as _write
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -69,26 +71,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture()
-def clean_imports(tmp_path):
-    """Undo sys.path entries and forget modules that fake research code under tmp_path added."""
-    path, mods = list(sys.path), set(sys.modules)
-    yield
-    sys.path[:] = path
-    root = str(tmp_path)
-    for name in set(sys.modules) - mods:
-        m = sys.modules[name]
-        where = [getattr(m, "__file__", None) or ""] + list(getattr(m, "__path__", []) or [])
-        if any(str(w).startswith(root) for w in where):
-            del sys.modules[name]
-
-
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    return root
 
 
 @pytest.fixture()
