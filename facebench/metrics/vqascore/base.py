@@ -142,3 +142,15 @@ def hub_or_local(path_or_id: str, what: str, fix: str, weights: bool = True, rev
         else:
             state = "huggingface.co is unreachable and it is not in the HF cache"
         raise ScorerError(f"{what} '{path_or_id}' is not available ({state}); fix: {fix}") from None
+
+
+def torch_dtype(name: str | None, device: str, gpu_default: str):
+    """``auto``/None → float32 on CPU, ``gpu_default`` on accelerators (the reference code's dtype)."""
+    import torch
+
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name in (None, "", "auto"):
+        return torch.float32 if str(device).startswith("cpu") else table[gpu_default]
+    if str(name) not in table:
+        raise ScorerError(f"dtype must be auto|float32|bfloat16|float16, got {name!r}")
+    return table[str(name)]

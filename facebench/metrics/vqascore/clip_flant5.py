@@ -34,7 +34,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from facebench.metrics.vqascore.base import (
+from facebench.metrics.vqascore.base import (  # noqa: I001
     ANSWER,
     IMAGE_TOKEN,
     SYSTEM_MSG,
@@ -45,6 +45,7 @@ from facebench.metrics.vqascore.base import (
     local_fingerprint,
     mean_colour,
     quiet_transformers,
+    torch_dtype,
 )
 from facebench.metrics.vqascore.weights_io import read_tensors
 
@@ -78,11 +79,7 @@ def build_projector(kind: str, in_dim: int, out_dim: int):
 
 
 def _torch_dtype(name: str | None, device: str):
-    import torch
-
-    if name in (None, "", "auto"):
-        return torch.float32 if str(device).startswith("cpu") else torch.bfloat16
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[str(name)]
+    return torch_dtype(name, device, gpu_default="bfloat16")
 
 
 class CLIPFlanT5Scorer(Scorer):

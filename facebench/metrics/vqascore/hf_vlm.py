@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facebench.metrics.vqascore.base import (
+from facebench.metrics.vqascore.base import (  # noqa: I001
     ANSWER,
     SYSTEM_MSG,
     Scorer,
@@ -32,6 +32,7 @@ from facebench.metrics.vqascore.base import (
     local_fingerprint,
     mean_colour,
     quiet_transformers,
+    torch_dtype,
 )
 
 DEFAULT_MODEL = "llava-hf/llava-1.5-13b-hf"
@@ -40,11 +41,7 @@ ANSWER_MODES = ("first_token", "sequence")
 
 
 def _torch_dtype(name: str | None, device: str):
-    import torch
-
-    if name in (None, "", "auto"):
-        return torch.float32 if str(device).startswith("cpu") else torch.float16
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[str(name)]
+    return torch_dtype(name, device, gpu_default="float16")
 
 
 class HFVLMScorer(Scorer):
