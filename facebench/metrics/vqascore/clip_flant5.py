@@ -34,7 +34,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from facebench.metrics.vqascore.base import (  # noqa: I001
+from facebench.metrics.vqascore.base import (
     ANSWER,
     IMAGE_TOKEN,
     SYSTEM_MSG,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facebench.metrics.vqascore.base import (  # noqa: I001
+from facebench.metrics.vqascore.base import (
     ANSWER,
     SYSTEM_MSG,
     Scorer,
