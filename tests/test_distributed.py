@@ -57,3 +57,35 @@ def test_two_ranks_equal_one_and_resume_across_world_sizes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(log.read_text().splitlines()) == before
     assert n_calls_two > 0
+
+
+def test_fid_features_are_computed_on_every_rank_and_gathered(tmp_path):
+    """Under torchrun each rank extracts the Inception features of its own shard's images; rank 0
+    reads them back (features, not images, are gathered) and the FID equals one process's."""
+    from tiny_metric_models import build_random_inception
+
+    weights = build_random_inception(tmp_path / "w")["torchscript"]
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "genfid.yaml").write_text(
+        "task: genfid\nkind: generation\ndataset: mini\nprompt: '{caption}'\n"
+        "generation: {n: 1, height: 64, width: 64}\n"
+        f"metrics:\n  - metric: fid\n    args: {{extractor: inception, mode: clean, weights: '{weights}'}}\n")
+    args = ["run", "--model", "dummy", "--task", "genfid", "--dataset", "mini", "--limit", "6",
+            "--include_path", str(tasks)]
+    env = cli_env()
+    env["FACEBENCH_CACHE_DIR"] = str(tmp_path / "cache")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "facebench",
+                          *args, "--output_path", str(tmp_path / "two")], env=env, cwd=str(REPO),
+                         capture_output=True, text=True, timeout=900)
+    assert two.returncode == 0, two.stderr[-3000:]
+    feats = list((tmp_path / "cache" / "fid_features").rglob("*.npy"))
+    assert len(feats) == 6  # one cached feature row per generated image, written by the ranks
+    env1 = dict(env, FACEBENCH_CACHE_DIR=str(tmp_path / "cache1"))
+    one = subprocess.run([sys.executable, "-m", "facebench", *args, "--output_path", str(tmp_path / "one")],
+                         env=env1, cwd=str(REPO), capture_output=True, text=True, timeout=900)
+    assert one.returncode == 0, one.stderr[-3000:]
+    v2 = json.loads((tmp_path / "two" / "dummy_mini" / "results.json").read_text())["tasks"]["genfid"]["metrics"]["fid"]
+    v1 = json.loads((tmp_path / "one" / "dummy_mini" / "results.json").read_text())["tasks"]["genfid"]["metrics"]["fid"]
+    # features of a 3-image batch vs a 6-image batch differ in float32 rounding only
+    assert v1["value"] is not None and v2["value"] == pytest.approx(v1["value"], rel=1e-6)

@@ -57,6 +57,12 @@ class Metric:
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         raise NotImplementedError  # abstract: every registered metric overrides this
 
+    def prepare(self, preds: list[Prediction], ctx: MetricContext) -> None:
+        """Optional: compute and cache the per-item part of the work (e.g. image features) for
+        ``preds``. Under torchrun every rank calls this on its own shard before rank 0 calls
+        ``compute`` on all items, so the expensive part runs in parallel and only its results
+        (features, not images) are gathered, through facebench's cache. Default: nothing."""
+
     # -- helpers for subclasses -----------------------------------------------------------------
     def value(self, name: str | None = None, **kw: Any) -> MetricValue:
         kw.setdefault("higher_is_better", self.higher_is_better)

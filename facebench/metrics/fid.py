@@ -144,6 +144,72 @@ class _DistributionMetric(Metric):
     def _score(self, gen: np.ndarray, ref: _RefStats, ctx: MetricContext) -> tuple[float, tuple | None, dict]:
         raise NotImplementedError
 
+    # per-image features of generated images, cached by (extractor fingerprint, file sha256): a
+    # rerun or rank 0 under torchrun reads what ``prepare`` computed. Face extractors report
+    # per-image details (faces found, fallbacks) and are not cached this way.
+    def _feature_store(self, ext, ctx: MetricContext):
+        if ext.name == "dlib":
+            return None
+        root = Path(ctx.cache_dir) if ctx.cache_dir else cache_root()
+        folder = root / "fid_features" / sha256_text(json.dumps(ext.fingerprint(), sort_keys=True))[:16]
+        return folder, KVCache(root / "fid_stats" / "file_sha256.sqlite")
+
+    def _generated(self, ext, paths: list[Path], ctx: MetricContext):
+        from facebench.metrics.features.base import FeatureSet
+
+        store = self._feature_store(ext, ctx)
+        if store is None:
+            return ext.extract_paths(paths, self._batch_size(ctx))
+        folder, memo = store
+        files = [folder / f"{file_digest(p, memo)}.npy" for p in paths]
+        todo = [i for i, f in enumerate(files) if not f.is_file()]
+        if todo:
+            fs = ext.extract_paths([paths[i] for i in todo], self._batch_size(ctx))
+            bad = set(fs.missing)
+            rows = iter(fs.features)
+            for j, i in enumerate(todo):
+                if j in bad:
+                    continue  # unreadable: counted below, never cached
+                buf = io.BytesIO()
+                np.save(buf, np.asarray(next(rows), dtype=np.float32))
+                atomic_write_bytes(files[i], buf.getvalue())
+        feats, missing, sizes = [], [], {}
+        from PIL import Image
+
+        for i, (f, p) in enumerate(zip(files, paths)):
+            try:
+                with Image.open(p) as im:  # header only: the size, for the record
+                    sizes[f"{im.width}x{im.height}"] = sizes.get(f"{im.width}x{im.height}", 0) + 1
+            except OSError:
+                missing.append(i)
+                continue
+            try:
+                row = np.load(f)
+            except (OSError, ValueError):  # a damaged cache entry is recomputed, never trusted
+                one = ext.extract_paths([p], 1)
+                if one.n == 0:
+                    missing.append(i)
+                    continue
+                row = one.features[0]
+            feats.append(row)
+        arr = np.stack(feats) if feats else np.zeros((0, ext.dim), dtype=np.float32)
+        info = {"n_unreadable": len(missing)} if missing else {}
+        return FeatureSet(features=arr, n_images=len(paths), missing=missing, image_sizes=sizes, info=info)
+
+    def prepare(self, preds: list[Prediction], ctx: MetricContext) -> None:
+        from facebench.errors import MissingDependencyError
+        from facebench.metrics.features import WeightsUnavailable
+
+        paths = [Path(p) for pred in preds for p in pred.images]
+        if not paths:
+            return
+        try:
+            ext = self._build_extractor(ctx)
+        except (WeightsUnavailable, MissingDependencyError):
+            return  # compute() reports the skip with its fix
+        if self._feature_store(ext, ctx) is not None:
+            self._generated(ext, paths, ctx)
+
     # -- main -----------------------------------------------------------------------------------
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         from facebench.errors import MissingDependencyError
@@ -161,7 +227,7 @@ class _DistributionMetric(Metric):
         except (WeightsUnavailable, MissingDependencyError) as e:
             return [self.skipped(str(e))]
         ref = self._reference(ext, ref_paths, ctx)
-        gen = ext.extract_paths(gen_paths, self._batch_size(ctx))
+        gen = self._generated(ext, gen_paths, ctx)
         if gen.n < 2 or ref.features.shape[0] < 2:
             return [self.skipped(f"{self.extractor_name} gave features for {gen.n} generated and "
                                  f"{ref.features.shape[0]} reference images (need ≥ 2 each); "

@@ -23,7 +23,7 @@ from facebench.runner import distributed
 from facebench.runner import results as R
 from facebench.runner.plan import WorkItem, assign_keys, plan_task, shard
 from facebench.runner.predict import PredictStats, Predictor, materialize_images
-from facebench.runner.score import apply_judge_override, score_task
+from facebench.runner.score import apply_judge_override, prepare_metrics, score_task
 from facebench.taskconfig import TaskConfig, TaskIndex, dataset_category
 from facebench.types import Prediction, Sample
 
@@ -118,6 +118,14 @@ def _prediction_rows(items: list[WorkItem], records: dict[str, dict[str, Any]], 
                     "error": rec.get("error")})
         rows.append(row)
     return rows
+
+
+def _metric_context(task: TaskConfig, cfg: RunConfig, run_dir: Path, root: Path, samples: list[Sample],
+                    ds: Any) -> MetricContext:
+    gallery = ds.load("gallery") if dataset_category(task.dataset) == "mini" else []
+    return MetricContext(task=task.name, dataset=task.dataset, run_dir=run_dir, cache_dir=root, device=cfg.device,
+                         batch_size=cfg.batch_size, seed=cfg.seed, reference_samples=samples,
+                         gallery_samples=gallery, judge=dict(cfg.judge), dry_run=cfg.dry_run)
 
 
 def _exchange_parts(run_dir: Path, task: str, rows: list[dict[str, Any]], items: list[WorkItem],
@@ -249,6 +257,11 @@ def run(cfg: RunConfig) -> RunOutcome:
                            if task.kind == "generation" else None)
                 rows = _prediction_rows(mine, records, blobs, run_dir, gen_dir)
                 if dist.active:
+                    if cfg.mode == "all" and task.kind == "generation":
+                        # per-item metric work (image features) on every rank, before the merge
+                        mine_preds = [R.prediction_from_dict(r, run_dir) for r in rows if not r.get("error")]
+                        prepare_metrics(apply_judge_override(task, cfg.judge), mine_preds,
+                                        _metric_context(task, cfg, run_dir, root, samples, ds), cfg.metric_args)
                     rows = _exchange_parts(run_dir, task.name, rows, items, dist)
                     if rows is None:  # not rank 0: its part is written, rank 0 scores
                         continue
@@ -268,13 +281,7 @@ def run(cfg: RunConfig) -> RunOutcome:
                 results["tasks"][task.name] = entry
                 continue
             # -- score ---------------------------------------------------------------------------
-            gallery = []
-            if dataset_category(task.dataset) == "mini":
-                gallery = ds.load("gallery")
-            ctx = MetricContext(task=task.name, dataset=task.dataset, run_dir=run_dir, cache_dir=root,
-                                device=cfg.device, batch_size=cfg.batch_size, seed=cfg.seed,
-                                reference_samples=samples, gallery_samples=gallery, judge=dict(cfg.judge),
-                                dry_run=cfg.dry_run)
+            ctx = _metric_context(task, cfg, run_dir, root, samples, ds)
             specs = apply_judge_override(task, cfg.judge)
             values, errs = score_task(task, specs, preds, ctx, cfg.metric_args, scores if cfg.use_cache else None)
             errors.extend(errs)

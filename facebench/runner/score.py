@@ -142,3 +142,15 @@ def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction
             if mv.skipped:
                 log.warning("%s/%s skipped: %s", task.name, mv.name, mv.skipped)
     return values, errors
+
+
+def prepare_metrics(specs: list[MetricSpec], preds: list[Prediction], ctx: MetricContext,
+                    metric_args: dict[str, dict[str, Any]]) -> None:
+    """Let each metric precompute its per-item work for ``preds`` (one rank's shard). Failures
+    here are not fatal: ``compute`` on rank 0 does the work again and reports any problem."""
+    for spec in specs:
+        try:
+            cls = METRICS.get(spec.metric)
+            cls(key=spec.key, **metric_args_for(spec, metric_args)).prepare(preds, ctx)
+        except Exception as e:  # noqa: BLE001 - reported by compute() on rank 0
+            log.warning("prepare %s/%s on this rank failed (rank 0 will recompute): %s", ctx.task, spec.key, e)
