@@ -290,9 +290,7 @@ def test_api_key_absent_from_every_written_file(tmp_path, api_key, caplog):
     assert caplog.records and SECRET not in caplog.text
 
 
-def test_exact_agreement_matches_scipy(tmp_path, api_key):
-    from scipy.stats import spearmanr
-
+def test_exact_agreement_is_point_biserial_by_hand(tmp_path, api_key):
     qa_yes = QA("Is the person smiling?", "yes", kind="closed", choices=("yes", "no"))
     qa_blond = QA("What colour is the hair?", "blond", kind="closed", choices=("blond", "black", "brown"))
     qa_open = QA("Describe the eyes.", "blue eyes", kind="open")
@@ -305,7 +303,7 @@ def test_exact_agreement_matches_scipy(tmp_path, api_key):
     agree = vals["conv_gpt_exact_agreement"]
     judge_scores = [9, 3, 8, 7, 4, 2]
     correct = [1, 0, 1, 0, 1, 0]
-    assert agree.value == pytest.approx(spearmanr(judge_scores, correct).statistic)
+    assert agree.value == pytest.approx(hand_point_biserial(judge_scores, correct))
     assert agree.n == 6 and agree.aggregate == "set"
     assert agree.extra["n_closed_correct"] == 3
     assert agree.extra["accuracy_agreement_at_5.5"] == pytest.approx(np.mean(
@@ -363,3 +361,10 @@ def test_send_image_attaches_the_source_image(tmp_path, api_key):
     parts = body["messages"][-1]["content"]
     assert parts[0]["type"] == "text" and parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert v.per_item == {"d0": 5.0, "d1": None} and v.extra["judge"]["send_image"] is True
+
+
+def hand_point_biserial(scores, correct):
+    """r_pb = (M1 - M0) / s * sqrt(p * q) with the population standard deviation s."""
+    x, y = np.asarray(scores, float), np.asarray(correct, float)
+    p = y.mean()
+    return (x[y == 1].mean() - x[y == 0].mean()) / x.std() * np.sqrt(p * (1 - p))

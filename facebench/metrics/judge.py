@@ -4,9 +4,9 @@ One review per prediction (LLaVA-Bench-style: context, question, reference, answ
 short rationale; see ``facebench.judge.prompts``). With a *paired* template the judge rates the
 reference and the answer together, which adds ``<key>_ref_mean`` (the reference's mean) and
 ``<key>_relative`` (100 · mean answer / mean reference) as separately named numbers.
-On datasets with exact answers (the mini set) ``<key>_exact_agreement`` is the Spearman
-correlation between the judge's score and exact-match correctness on closed questions — a cheap
-sanity check of any judge.
+On datasets with exact answers (the mini set) ``<key>_exact_agreement`` is the point-biserial
+correlation (Pearson r of the score with 0/1 correctness) between the judge's score and exact-match
+correctness on closed questions — a cheap sanity check of any judge, and stable under float noise.
 
 Backends: ``openai`` (any OpenAI-compatible endpoint: OpenAI, DeepSeek, vLLM, Ollama, llama.cpp),
 ``llama-cpp`` (a local ``llama_cpp.server`` started on loopback; see ``facebench.judge.llama_server``)
@@ -111,15 +111,23 @@ def paired_ratio_ci(ans: np.ndarray, ref: np.ndarray, seed: int, resamples: int 
     return float(lo), float(hi)
 
 
-def spearman(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
-    """Spearman's rho and its p-value; None when undefined (fewer than 3 items or a constant side)."""
-    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
-        return None, None
-    from scipy.stats import spearmanr
+def point_biserial(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
+    """Pearson correlation of a score with 0/1 correctness (the point-biserial r) and its p-value;
+    None when undefined (fewer than 3 items or a constant side).
 
-    res = spearmanr(x, y)
-    rho, p = float(res.statistic), float(res.pvalue)
-    return (rho if math.isfinite(rho) else None), (p if math.isfinite(p) else None)
+    Chosen over Spearman's rho because it is continuous in the scores: per-item scores that differ
+    in their last bits between machines (e.g. 10.0 vs 9.9999995 from another BLAS) move r by about
+    that much, while a rank statistic over heavily tied scores can jump when ties reorder."""
+    if len(x) < 3:
+        return None, None
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if float(np.ptp(xa)) < 1e-6 or float(np.ptp(ya)) == 0.0:  # constant up to float noise
+        return None, None
+    from scipy.stats import pearsonr
+
+    res = pearsonr(xa, ya)
+    r, p = float(res.statistic), float(res.pvalue)
+    return (r if math.isfinite(r) else None), (p if math.isfinite(p) else None)
 
 
 class JudgeScore(Metric):
@@ -143,6 +151,12 @@ class JudgeScore(Metric):
             caption = pred.reference
         return {"context": caption or NO_CONTEXT, "question": pred.prompt or "",
                 "reference": pred.reference or "", "answer": pred.output or ""}
+
+    @staticmethod
+    def is_empty_answer(pred: Prediction) -> bool:
+        """An empty or whitespace-only answer gets the scale's lowest score without a call: it is
+        an answer (it stays in the denominator), and the worst one."""
+        return pred.output is not None and not pred.output.strip() and bool((pred.reference or "").strip())
 
     @staticmethod
     def input_error(pred: Prediction) -> str | None:
@@ -173,10 +187,13 @@ class JudgeScore(Metric):
         parse = (lambda r: parse_pair(r, template.scale)) if template.paired else (lambda r: [parse_single(r, template.scale)])
         pre_failed: dict[str, str] = {}
         jobs: list[ReviewJob] = []
+        empty = {p.item_id for p in preds if self.is_empty_answer(p)}
         for p in preds:
             err = self.input_error(p)
             if err:
                 pre_failed[p.item_id] = err
+                continue
+            if p.item_id in empty:
                 continue
             fields = self.review_fields(p, template)
             messages: list[dict[str, Any]] = template.messages(**fields)
@@ -236,10 +253,11 @@ class JudgeScore(Metric):
         extra["judge"]["send_image"] = send_image
         if server is not None:
             extra["judge"]["server"] = server.describe()
-        return self._values(preds, reviews, pre_failed, template, variant, extra, ctx)
+        return self._values(preds, reviews, pre_failed, template, variant, extra, ctx, empty)
 
     def _values(self, preds: list[Prediction], reviews: dict[str, Review], pre_failed: dict[str, str],
-                template: Template, variant: str, extra: dict[str, Any], ctx: MetricContext) -> list[MetricValue]:
+                template: Template, variant: str, extra: dict[str, Any], ctx: MetricContext,
+                empty: set[str] | frozenset[str] = frozenset()) -> list[MetricValue]:
         per_item: dict[str, float | None] = {}
         ref_item: dict[str, float | None] = {}
         details: dict[str, dict[str, Any]] = {}
@@ -247,6 +265,11 @@ class JudgeScore(Metric):
             if p.item_id in pre_failed:
                 per_item[p.item_id] = ref_item[p.item_id] = None
                 details[p.item_id] = {"review": None, "score": None, "error": pre_failed[p.item_id]}
+                continue
+            if p.item_id in empty:
+                per_item[p.item_id], ref_item[p.item_id] = float(template.scale[0]), None
+                details[p.item_id] = {"review": None, "score": per_item[p.item_id], "error": None,
+                                      "note": "empty answer: the scale's lowest score, no judge call"}
                 continue
             r = reviews.get(p.item_id) or Review(p.item_id, error="no review")
             ok = r.scores is not None
@@ -297,9 +320,9 @@ class JudgeScore(Metric):
                 ys.append(1.0 if is_correct(p.output, p.qa) else 0.0)
         name = f"{self.key}_exact_agreement"
         info = {"judge": extra["judge"], "of": self.key, "n_closed": len(closed), "n_closed_correct": int(sum(ys)),
-                "definition": "Spearman rho between the judge score and exact-match correctness (0/1, "
+                "definition": "point-biserial r (Pearson) between the judge score and exact-match correctness (0/1, "
                               "facebench.metrics.qa.is_correct) over closed questions the judge scored"}
-        rho, pval = spearman(xs, ys)
+        rho, pval = point_biserial(xs, ys)
         if rho is None:
             why = "fewer than 3 scored closed questions" if len(xs) < 3 else "judge scores or correctness are constant"
             return [self.value(name, skipped=f"agreement undefined: {why}", variant=variant, extra=info)]
@@ -328,8 +351,11 @@ class JudgeScore(Metric):
             err = self.input_error(p)
             c = cos_by.get(p.item_id)
             score = emb.cosine_to_score(c) if c is not None else None
+            note = None
+            if err is None and self.is_empty_answer(p):
+                score, note = 1.0, "empty answer: the scale's lowest score"
             per_item[p.item_id] = score
-            details[p.item_id] = {"review": None, "score": score, "cosine": c, "error": err}
+            details[p.item_id] = {"review": None, "score": score, "cosine": c, "error": err, **({"note": note} if note else {})}
         extra = {"judge": {**s.describe(), "model_requested": model, "model_returned": [model], "base_url": None,
                            "not_gpt": True, "note": "embedding similarity, not an LLM judge: not comparable with "
                                                     "Desc-GPT/Conv-GPT"},

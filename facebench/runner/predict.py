@@ -28,6 +28,7 @@ class PredictStats:
     cached: int = 0
     computed: int = 0
     failed: int = 0
+    empty: int = 0  # empty answers: kept and scored as wrong, never dropped
     model_calls: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -52,7 +53,7 @@ class Predictor:
             digests = rec.get("images")
             return (isinstance(digests, list) and len(digests) == item.request.n
                     and all(self.blobs.valid(d) for d in digests))
-        return isinstance(rec.get("output"), str) and rec["output"].strip() != ""
+        return isinstance(rec.get("output"), str)  # an empty answer is an answer (scored as wrong)
 
     def run(self, items: list[WorkItem], desc: str) -> tuple[dict[str, dict[str, Any]], PredictStats]:
         stats = PredictStats(items=len(items))
@@ -120,12 +121,14 @@ class Predictor:
         return {"images": digests, "seeds": req.seeds()}
 
     def _text_record(self, it: WorkItem, out: Any, stats: PredictStats) -> dict[str, Any]:
-        if not isinstance(out, str) or not out.strip():
+        if not isinstance(out, str):  # a broken adapter, not an answer
             stats.failed += 1
-            msg = f"{it.item_id}: empty or non-text answer"
+            msg = f"{it.item_id}: the adapter returned {type(out).__name__}, not a string"
             stats.errors.append(msg)
-            return {"output": out if isinstance(out, str) else "", "error": msg}
+            return {"output": "", "error": msg}
         stats.computed += 1
+        if not out.strip():
+            stats.empty += 1
         return {"output": out}
 
 

@@ -1,0 +1,1 @@
+"""Per-family environments and the worker that runs an adapter inside one."""
