@@ -38,8 +38,9 @@ def _add_run(sub) -> None:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0, help="base seed (each sample derives its own)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--output_path", default="results", help="folder for run directories")
-    p.add_argument("--run_name", default=None, help="run directory name (default <model>_<dataset>)")
+    p.add_argument("--output_path", default="runs", help="folder for run directories (default: runs)")
+    p.add_argument("--run_name", default=None, help="run directory name (default <model>_<dataset>); each run "
+                   "writes its own results_<timestamp>.json there")
     p.add_argument("--mode", choices=["all", "predict", "score"], default="all")
     p.add_argument("--images", default=None, help="score generation tasks on PNGs made elsewhere (<doc_id>[_k].png)")
     p.add_argument("--no_cache", action="store_true", help="recompute predictions even if cached")
@@ -78,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = run(cfg)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 holds the merged results
         print(summary_table(out.results))
-        print(f"results: {out.run_dir / 'results.json'}")
+        print(f"results: {out.results_file}")
     if out.errors:
         for e in out.errors:
             print(f"error: {e}", file=sys.stderr)

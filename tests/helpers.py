@@ -49,3 +49,26 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
     return root
+
+
+def results_files(run_dir: Path) -> list[Path]:
+    """A run folder's results files, oldest first."""
+    from facebench.runner.layout import results_files as _rf
+
+    return _rf(Path(run_dir))
+
+
+def latest_results(run_dir: Path) -> dict:
+    """The newest results_<stamp>.json of a run folder, parsed."""
+    files = results_files(run_dir)
+    assert files, f"no results_*.json in {run_dir}"
+    return json.loads(files[-1].read_text())
+
+
+def run_file(run_dir: Path, kind: str, task: str) -> Path:
+    """The samples/predictions file of ``task`` written by the newest run that wrote one."""
+    for f in reversed(results_files(run_dir)):
+        name = (json.loads(f.read_text()).get("tasks", {}).get(task, {}).get("files") or {}).get(kind)
+        if name:
+            return Path(run_dir) / name
+    raise AssertionError(f"no {kind} file for task {task} in {run_dir}")

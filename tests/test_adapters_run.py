@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.helpers import latest_results, run_file
+
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
@@ -23,14 +25,14 @@ def test_janus_runs_vqa_and_conv_on_mini(tmp_path):
                    "--dataset", "mini", "--limit", "4", "--output_path", str(tmp_path / "runs"), env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "janus_mini"
-    res = json.loads((run_dir / "results.json").read_text())
+    res = latest_results(run_dir)
     assert res["model"]["name"] == "janus" and res["model"]["capabilities"] == ["generate", "understand"]
     info = res["model"]["info"]
     assert info["backend"] == "janus" and info["weights"].startswith("local:") and info["guidance_scale"] == 5.0
     for task in ("vqa", "conv"):
         assert res["tasks"][task]["skipped"] is None
     assert res["tasks"]["conv"]["metrics"]["exact_match"]["n"] > 0  # answers were scored
-    preds = [json.loads(line) for line in (run_dir / "predictions_conv.jsonl").read_text().splitlines()]
+    preds = [json.loads(line) for line in run_file(run_dir, "predictions", "conv").read_text().splitlines()]
     assert preds and all(p.get("output") for p in preds)
     pngs = sorted((run_dir / "images").rglob("*.png"))
     assert len(pngs) == 4

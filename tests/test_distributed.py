@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import PLUGIN_PATH, REPO, cli_env
+from tests.helpers import PLUGIN_PATH, REPO, cli_env, latest_results, run_file
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 
@@ -30,7 +30,9 @@ def test_two_ranks_equal_one_and_resume_across_world_sizes(tmp_path):
                          timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     run_dir = tmp_path / "two" / "slow-counting_mini"
-    parts = sorted(p.name for p in (run_dir / "parts").iterdir())
+    [stamp_dir] = list((run_dir / "parts").iterdir())  # parts are named after the run's own stamp
+    assert stamp_dir.name == latest_results(run_dir)["run_id"]
+    parts = sorted(p.name for p in stamp_dir.iterdir())
     assert parts == [f"predictions_{t}.rank{r}-of-2.jsonl" for t in ("convlite", "genlite") for r in (0, 1)]
     pids = {line.split()[0] for line in log.read_text().splitlines()}
     assert len(pids) == 2  # both ranks did model work
@@ -41,11 +43,11 @@ def test_two_ranks_equal_one_and_resume_across_world_sizes(tmp_path):
     one = subprocess.run([sys.executable, "-m", "facebench", *_args(tmp_path / "one", log)], env=env1,
                          cwd=str(REPO), capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
-    r2 = json.loads((run_dir / "results.json").read_text())
-    r1 = json.loads((tmp_path / "one" / "slow-counting_mini" / "results.json").read_text())
+    r2 = latest_results(run_dir)
+    r1 = latest_results(tmp_path / "one" / "slow-counting_mini")
     for t in ("convlite", "genlite"):
         assert r1["tasks"][t]["metrics"] == r2["tasks"][t]["metrics"]
-        rows = lambda d: sorted(map(json.loads, (d / f"samples_{t}.jsonl").read_text().splitlines()),  # noqa: E731
+        rows = lambda d: sorted(map(json.loads, run_file(d, "samples", t).read_text().splitlines()),  # noqa: E731
                                 key=lambda x: x["item_id"])
         a, b = rows(run_dir), rows(tmp_path / "one" / "slow-counting_mini")
         assert [(x["item_id"], x["output"], x["scores"]) for x in a] == [(x["item_id"], x["output"], x["scores"]) for x in b]
@@ -85,7 +87,7 @@ def test_fid_features_are_computed_on_every_rank_and_gathered(tmp_path):
     one = subprocess.run([sys.executable, "-m", "facebench", *args, "--output_path", str(tmp_path / "one")],
                          env=env1, cwd=str(REPO), capture_output=True, text=True, timeout=900)
     assert one.returncode == 0, one.stderr[-3000:]
-    v2 = json.loads((tmp_path / "two" / "dummy_mini" / "results.json").read_text())["tasks"]["genfid"]["metrics"]["fid"]
-    v1 = json.loads((tmp_path / "one" / "dummy_mini" / "results.json").read_text())["tasks"]["genfid"]["metrics"]["fid"]
+    v2 = latest_results(tmp_path / "two" / "dummy_mini")["tasks"]["genfid"]["metrics"]["fid"]
+    v1 = latest_results(tmp_path / "one" / "dummy_mini")["tasks"]["genfid"]["metrics"]["fid"]
     # features of a 3-image batch vs a 6-image batch differ in float32 rounding only
     assert v1["value"] is not None and v2["value"] == pytest.approx(v1["value"], rel=1e-6)

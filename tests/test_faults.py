@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGIN_PATH, REPO, cli_env, make_local_dataset, run_cli
+from tests.helpers import PLUGIN_PATH, REPO, cli_env, latest_results, make_local_dataset, run_cli, run_file
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 
@@ -29,7 +29,7 @@ def _samples(run_dir: Path, task: str) -> list[tuple]:
     """Per-sample outputs with images compared by content (folder names carry the model fingerprint)."""
     import hashlib
 
-    rows = map(json.loads, (run_dir / f"samples_{task}.jsonl").read_text().splitlines())
+    rows = map(json.loads, run_file(run_dir, "samples", task).read_text().splitlines())
     return [(r["item_id"], r["output"], tuple(hashlib.sha256((run_dir / p).read_bytes()).hexdigest() for p in r["images"]),
              json.dumps(r["scores"], sort_keys=True)) for r in rows]
 
@@ -57,8 +57,8 @@ def test_repeated_random_sigkill_then_resume_equals_clean_run(tmp_path):
     clean = subprocess.run(_cmd(tmp_path / "clean", clean_log), env=env2, cwd=str(REPO), capture_output=True,
                            text=True, timeout=300)
     assert clean.returncode == 0, clean.stderr[-2000:]
-    a = json.loads((tmp_path / "out" / "slow-counting_mini" / "results.json").read_text())
-    b = json.loads((tmp_path / "clean" / "slow-counting_mini" / "results.json").read_text())
+    a = latest_results(tmp_path / "out" / "slow-counting_mini")
+    b = latest_results(tmp_path / "clean" / "slow-counting_mini")
     for t in ("convlite", "genlite"):
         assert a["tasks"][t]["metrics"] == b["tasks"][t]["metrics"]
         sa = _samples(tmp_path / "out" / "slow-counting_mini", t)
@@ -82,8 +82,8 @@ def test_disk_full_gives_clear_error_and_resume_works(tmp_path):
         assert out.returncode == 2, out.stderr[-1500:]
         last = out.stderr.strip().splitlines()[-1]
         assert "No space left on device" in last and "Traceback" not in out.stderr
-        # nothing half-written: no results.json, or a complete JSON one
-        for res in mnt.rglob("results.json"):
+        # nothing half-written: no results file, or a complete JSON one
+        for res in mnt.rglob("results_*.json"):
             json.loads(res.read_text())
         assert not list(mnt.rglob("*.tmp"))
     finally:
@@ -120,7 +120,7 @@ def test_corrupt_cached_blob_and_garbled_rows_are_recomputed(tmp_path):
     assert (second.results["tasks"]["genlite"]["metrics"]["attr_probe_acc"]["value"]
             == first.results["tasks"]["genlite"]["metrics"]["attr_probe_acc"]["value"])
     # a garbled predictions file is a clear error in score mode, not a silent partial score
-    pred = second.run_dir / "predictions_genlite.jsonl"
+    pred = run_file(second.run_dir, "predictions", "genlite")
     pred.write_text(pred.read_text()[:-40] + "\n{broken\n")
     r = run_cli("run", "--model", "dummy", "--task", "genlite", "--dataset", "mini", "--limit", "4", "--mode", "score",
                 "--output_path", str(tmp_path / "o"), "--include_path", TASKS,

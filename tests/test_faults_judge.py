@@ -7,7 +7,7 @@ import json
 import threading
 
 from openai_stub_server import DEFAULT_REVIEW, StubOpenAIServer, StubResponse, chat_completion
-from tests.helpers import cli_env, run_cli
+from tests.helpers import cli_env, latest_results, run_cli, run_file
 
 SECRET = "sk-test-NEVER-WRITE-ME-1234567890"
 BAD = [
@@ -59,9 +59,9 @@ def test_judge_chaos_run_finishes_counts_failures_and_never_leaks_the_key(tmp_pa
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"Bearer {SECRET}" in seen_auth  # the key was used ...
     run_dir = tmp_path / "out" / "retrieval_mini"
-    res = json.loads((run_dir / "results.json").read_text())
+    res = latest_results(run_dir)
     m = res["tasks"]["desc"]["metrics"]["desc_judge"]
-    rows = [json.loads(x) for x in (run_dir / "samples_desc.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in run_file(run_dir, "samples", "desc").read_text().splitlines()]
     scores = [row["scores"].get("desc_judge") for row in rows]
     failed = [s for s in scores if s is None]
     assert handler.always_bad and len(failed) >= 1

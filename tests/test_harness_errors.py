@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.helpers import PLUGIN_PATH, make_local_dataset, run_cli
+from tests.helpers import PLUGIN_PATH, make_local_dataset, results_files, run_cli
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 
@@ -19,7 +19,7 @@ def _assert_clean_error(r, needle: str) -> None:
 
 
 def _no_results(out):
-    assert not list(out.rglob("results.json"))
+    assert not list(out.rglob("results_*.json")) and not list(out.rglob("*.jsonl"))
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -104,9 +104,9 @@ def test_previous_results_survive_a_failed_rerun(tmp_path):
     ok = run_cli("run", "--model", "dummy", "--task", "convlite", "--dataset", "mini", "--limit", "2",
                  "--output_path", str(tmp_path), "--include_path", TASKS)
     assert ok.returncode == 0, ok.stderr
-    res = tmp_path / "dummy_mini" / "results.json"
+    [res] = results_files(tmp_path / "dummy_mini")
     before = res.read_bytes()
     bad = run_cli("run", "--model", "dummy", "--task", "convlite,nosuchtask", "--dataset", "mini", "--limit", "2",
                   "--output_path", str(tmp_path), "--include_path", TASKS)
     assert bad.returncode != 0
-    assert res.read_bytes() == before
+    assert res.read_bytes() == before and results_files(tmp_path / "dummy_mini") == [res]

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import PLUGIN_PATH, REPO, cli_env
+from tests.helpers import PLUGIN_PATH, REPO, cli_env, latest_results, run_file
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 
@@ -39,13 +39,15 @@ def test_sigkill_then_resume(tmp_path):
     assert proc.poll() is None, "run finished before it could be killed: " + proc.stderr.read().decode()[-500:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (tmp_path / "out" / "slow-counting_mini" / "results.json").exists()
+    # a killed run leaves no finished results file (at most one marked "running")
+    for f in (tmp_path / "out" / "slow-counting_mini").glob("results_*.json"):
+        assert not f.read_text() or json.loads(f.read_text())["status"] == "running"
     done_before = len(_lines(log1))
 
     r = subprocess.run(_cmd(tmp_path / "out", log1, 0.15), env=env, cwd=str(REPO), capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
-    res = json.loads((tmp_path / "out" / "slow-counting_mini" / "results.json").read_text())
+    res = latest_results(tmp_path / "out" / "slow-counting_mini")
     n_items = res["tasks"]["convlite"]["n_items"]
     redone = len(_lines(log1)) - done_before
     # at most the batch in flight when killed is asked again; everything committed is reused
@@ -58,8 +60,8 @@ def test_sigkill_then_resume(tmp_path):
     r2 = subprocess.run(_cmd(tmp_path / "clean", tmp_path / "calls3.log", 0.0), env=env2, cwd=str(REPO),
                         capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0, r2.stderr
-    clean = json.loads((tmp_path / "clean" / "slow-counting_mini" / "results.json").read_text())
+    clean = latest_results(tmp_path / "clean" / "slow-counting_mini")
     assert clean["tasks"]["convlite"]["metrics"] == res["tasks"]["convlite"]["metrics"]
-    rows = lambda d: [(x["item_id"], x["output"]) for x in map(json.loads, (d / "slow-counting_mini" / "samples_convlite.jsonl").read_text().splitlines())]  # noqa: E731
+    rows = lambda d: [(x["item_id"], x["output"]) for x in map(json.loads, run_file(d / "slow-counting_mini", "samples", "convlite").read_text().splitlines())]  # noqa: E731
     assert rows(tmp_path / "out") == rows(tmp_path / "clean")
     assert len(set(rows(tmp_path / "out"))) == n_items  # nothing duplicated

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facebench.runner import RunConfig, run
-from tests.helpers import PLUGIN_PATH
+from tests.helpers import PLUGIN_PATH, latest_results, run_file
 
 
 @pytest.fixture()
@@ -85,9 +85,11 @@ def test_score_images_made_elsewhere(tmp_path, plugin_tasks):
 def test_results_schema(tmp_path, plugin_tasks):
     out = run(RunConfig(model="retrieval", tasks=["convlite"], dataset="mini", limit=4, output_path=tmp_path,
                         include_path=plugin_tasks))
-    res = json.loads((out.run_dir / "results.json").read_text())
-    assert res["schema_version"] == 1
-    assert {"model", "config", "environment", "tasks", "created", "facebench_version"} <= set(res)
+    res = latest_results(out.run_dir)
+    assert res["schema_version"] == 2
+    assert {"model", "config", "environment", "tasks", "created", "facebench_version", "run_id", "status",
+            "partial", "finished"} <= set(res)
+    assert res["status"] == "partial" and res["partial"] == ["--limit 4"] and out.results_file.name == f"results_{res['run_id']}.json"
     assert res["model"]["fingerprint"].startswith("retrieval-")
     assert res["model"]["info"]["text_backend"] in ("minilm", "lexical")
     assert res["environment"]["versions"]["numpy"]
@@ -97,7 +99,7 @@ def test_results_schema(tmp_path, plugin_tasks):
     for key in ("value", "ci", "n", "n_failed", "higher_is_better", "variant", "version", "skipped", "per_attribute"):
         assert key in m
     assert m["ci"][0] <= m["value"] <= m["ci"][1] and m["higher_is_better"] is True
-    rows = [json.loads(line) for line in (out.run_dir / "samples_convlite.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in run_file(out.run_dir, "samples", "convlite").read_text().splitlines()]
     assert len(rows) == t["n_items"] == m["n"]
     assert all("exact_match" in r["scores"] and r["qa"]["answer"] for r in rows)
 

@@ -39,10 +39,14 @@ class ModelAdapter:
     speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size",)
 
     def fingerprint(self) -> str:
-        """name + args + weights revision (+ ``fingerprint_extra``). Device is deliberately
-        excluded (the same weights give the same outputs up to numerics)."""
+        """name + args + weights revision + the adapter's code (a source hash unless it comes from a
+        released package) (+ ``fingerprint_extra``). Device is deliberately excluded (the same
+        weights give the same outputs up to numerics)."""
         args = {k: v for k, v in self.model_args.items() if k not in self.speed_only_args}
-        payload = {"name": self.name, "args": args, "weights": self.weights_revision(), **self.fingerprint_extra()}
+        from facebench.adapters.code_identity import code_identity
+
+        payload = {"name": self.name, "args": args, "weights": self.weights_revision(),
+                   "code": code_identity(type(self)), **self.fingerprint_extra()}
         return f"{self.name}-{sha256_text(canonical_json(payload))[:16]}"
 
     def fingerprint_extra(self) -> dict[str, Any]:

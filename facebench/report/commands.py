@@ -27,22 +27,18 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
     return run
 
 
-def collect_runs(result_dirs: Sequence[str], no_reported: bool = False, quiet: bool = False):
-    """Reported rows (unless ``no_reported``) + the runs in ``result_dirs`` (default
-    ``./results/*/``), reproduced runs sorted by directory so the output does not depend on the
-    order of the arguments."""
-    from facebench.report.loader import default_result_dirs, expand_result_paths, load_reported, load_run
+def collect_runs(result_dirs: Sequence[str], no_reported: bool = False, quiet: bool = False,
+                 include_partial: bool = False):
+    """Reported rows (unless ``no_reported``) + the latest complete result per model × dataset ×
+    task found in ``result_dirs`` (default ``./results`` and ``./runs``)."""
+    from facebench.report.loader import default_result_dirs, load_reported, load_runs
 
-    if result_dirs:
-        paths = expand_result_paths(list(result_dirs))
-    else:
-        paths = default_result_dirs()
-        if not paths and not quiet:
-            print(f"note: no run directories under {Path.cwd() / 'results'}; only paper-reported rows are shown",
-                  file=sys.stderr)
-    paths = sorted({p.resolve() for p in paths}, key=lambda p: (p.name, str(p)))
+    paths = list(result_dirs) if result_dirs else default_result_dirs()
+    if not paths and not quiet:
+        print(f"note: no runs under {Path.cwd() / 'results'} or {Path.cwd() / 'runs'}; only paper-reported rows "
+              "are shown", file=sys.stderr)
     runs = [] if no_reported else load_reported()
-    runs += [load_run(p) for p in paths]
+    runs += load_runs(paths, include_partial=include_partial) if paths else []
     return runs
 
 
@@ -54,7 +50,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from facebench.report.latex import render_latex
     from facebench.report.leaderboard import build_leaderboard, render_markdown
 
-    runs = collect_runs(args.result_dirs, args.no_reported)
+    runs = collect_runs(args.result_dirs, args.no_reported, include_partial=args.include_partial)
     lb = build_leaderboard(runs)
     md = render_markdown(lb)
     if args.output == "-":
@@ -113,8 +109,11 @@ def register(subparsers) -> None:
         description="Tables in the paper's column order from run directories plus the paper-reported rows "
                     "in baselines/reported/. Output is deterministic (no timestamps).")
     p.add_argument("result_dirs", nargs="*", metavar="RESULT_DIRS",
-                   help="run directories or folders of them (default: ./results/*/)")
-    p.add_argument("-o", "--output", default="leaderboard.md", help="Markdown file ('-' for stdout; default %(default)s)")
+                   help="results files, run folders or folders of them (default: ./results and ./runs); per "
+                        "model, dataset and task the latest complete run is shown")
+    p.add_argument("-o", "--output", default="-", help="Markdown file (default: standard output)")
+    p.add_argument("--include_partial", action="store_true",
+                   help="also show results of partial runs (--limit, --dry_run), marked as such")
     p.add_argument("--latex", metavar="FILE", help="also write booktabs LaTeX tables")
     p.add_argument("--csv", metavar="FILE", help="also write every number in long CSV form")
     p.add_argument("--no_reported", action="store_true", help="leave out the paper-reported rows")

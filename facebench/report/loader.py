@@ -1,6 +1,12 @@
-"""Read run directories (results.json + samples_<task>.jsonl, schema v1) and the paper-reported
-rows (baselines/reported/*.yaml) into light records. The report reads files only, never live
-objects, so it works on results copied from another machine.
+"""Read runs (``results_<stamp>.json`` + ``samples_<task>_<stamp>.jsonl``, schema v2; the older
+single ``results.json`` of schema v1 too) and the paper-reported rows (baselines/reported/*.yaml)
+into light records. The report reads files only, never live objects, so it works on results copied
+from another machine.
+
+Runs are immutable, so a folder may hold many. ``load_runs`` picks, per model fingerprint +
+dataset (+ its hash) + task, the task result of the latest run that scored it in full: a partial
+run (``--limit``, ``--dry_run``, ``--mode predict``) or a task that did not finish never stands in
+for a full result (``include_partial=True`` shows them, marked).
 
 pandas is optional: ``to_dataframe`` imports it lazily.
 """
@@ -15,7 +21,7 @@ from typing import Any, Iterable, Sequence
 from facebench.errors import FacebenchError
 from facebench.report.columns import KINDS, PAPER_COLUMNS, column_for
 
-SUPPORTED_SCHEMA = (1,)
+SUPPORTED_SCHEMA = (1, 2)
 REPRODUCED = "reproduced"
 REPORTED = "reported"
 PAPER_ARXIV = "2503.08120"
@@ -57,6 +63,11 @@ class TaskRecord:
     dataset_hash: str = ""
     skipped: str | None = None
     metrics: dict[str, MetricRecord] = field(default_factory=dict)
+    samples_file: Path | None = None
+    run_id: str = ""
+    created: str = ""
+    complete: bool = True  # scored in full, in a run that was not partial
+    partial: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -119,17 +130,9 @@ class RunRecord:
         return None
 
 
-# -- reading run directories --------------------------------------------------------------------
-def _results_path(path: Path) -> Path:
-    path = Path(path)
-    if path.is_file() and path.name == "results.json":
-        return path
-    if not path.exists():
-        raise ResultsError(f"results directory '{path}' does not exist")
-    cand = path / "results.json"
-    if not cand.is_file():
-        raise ResultsError(f"'{path}' holds no results.json (is it a finished run directory?)")
-    return cand
+# -- reading runs ---------------------------------------------------------------------------------
+RESULTS_GLOB = "results_*.json"
+LEGACY_RESULTS = "results.json"
 
 
 def _float(v: Any) -> float | None:
@@ -164,9 +167,16 @@ def _metric(key: str, task: str, kind: str, d: dict[str, Any]) -> MetricRecord:
     )
 
 
-def load_run(path: str | Path) -> RunRecord:
-    """Read one run directory (or its results.json)."""
-    rpath = _results_path(Path(path))
+def _run_files_in(folder: Path) -> list[Path]:
+    from facebench.runner.layout import results_files
+
+    found = results_files(folder)
+    legacy = folder / LEGACY_RESULTS
+    return ([legacy] if legacy.is_file() else []) + found
+
+
+def load_results_file(rpath: Path) -> RunRecord:
+    """One results file as a record (all its tasks, complete or not)."""
     try:
         data = json.loads(rpath.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
@@ -178,62 +188,150 @@ def load_run(path: str | Path) -> RunRecord:
         raise ResultsError(f"'{rpath}' has results schema_version {version}; this facebench reads {SUPPORTED_SCHEMA}")
     config = data.get("config") or {}
     model = data.get("model") or {}
+    run_id = str(data.get("run_id") or "")
+    partial = list(data.get("partial") or [])
+    if version == 1 and config.get("limit"):
+        partial.append(f"--limit {config['limit']}")
+    run_ok = version == 1 or (data.get("status") in ("complete", "running", "failed", "interrupted") and not partial)
     tasks: dict[str, TaskRecord] = {}
     for tname, t in sorted((data.get("tasks") or {}).items()):
         kind = t.get("kind") or "generation"
         ds = t.get("dataset") or {}
+        files = t.get("files") or {}
+        samples = rpath.parent / (files["samples"] if files.get("samples") else f"samples_{tname}.jsonl")
+        scored = version == 1 or bool(files.get("samples")) or bool(t.get("skipped"))
         tasks[tname] = TaskRecord(
             name=tname, kind=kind, dataset=str(ds.get("name") or config.get("dataset") or "?"),
             split=str(ds.get("split") or ""), n_items=t.get("n_items"), n_samples=ds.get("n_samples"),
             dataset_hash=str(ds.get("hash") or ""), skipped=t.get("skipped") or None,
             metrics={k: _metric(k, tname, kind, m or {}) for k, m in sorted((t.get("metrics") or {}).items())},
+            samples_file=samples, run_id=run_id, created=str(data.get("created") or ""),
+            complete=run_ok and scored, partial=partial,
         )
     dataset = str(config.get("dataset") or next((t.dataset for t in tasks.values()), "?"))
     env = data.get("environment") or {}
+    detail = rpath.parent.name + (f"@{run_id}" if run_id else "")
     return RunRecord(
         model=str(model.get("name") or rpath.parent.name), source=REPRODUCED, dataset=dataset, tasks=tasks,
-        path=rpath.parent, source_detail=rpath.parent.name, limit=config.get("limit"),
+        path=rpath.parent, source_detail=detail, limit=config.get("limit"),
         info={"fingerprint": model.get("fingerprint"), "paper_model": model.get("paper_model"),
               "args": model.get("args") or {},
               "git_hash": env.get("git_hash"), "facebench_version": data.get("facebench_version"),
-              "judge": config.get("judge") or {}, "created": data.get("created")},
+              "judge": config.get("judge") or {}, "created": data.get("created"), "run_ids": [run_id] if run_id else [],
+              "status": data.get("status") or ("complete" if version == 1 else "?"), "partial": partial},
     )
 
 
 def expand_result_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Each path is a run directory, a results.json, or a folder of run directories."""
+    """Results files from each path: a results file, a run folder, or a folder of run folders."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
-        if p.is_file() or (p / "results.json").is_file():
-            out.append(p if p.is_dir() else p.parent)
-        elif p.is_dir():
-            found = sorted(q.parent for q in p.glob("*/results.json"))
-            if not found:
-                raise ResultsError(f"'{p}' holds no run directories (no */results.json)")
-            out.extend(found)
-        else:
-            raise ResultsError(f"results directory '{p}' does not exist")
+        if p.is_file():
+            out.append(p)
+            continue
+        if not p.exists():
+            raise ResultsError(f"results path '{p}' does not exist")
+        here = _run_files_in(p)
+        if here:
+            out.extend(here)
+            continue
+        found = [f for d in sorted(q for q in p.iterdir() if q.is_dir()) for f in _run_files_in(d)]
+        if not found:
+            raise ResultsError(f"'{p}' holds no runs (no results_*.json in it or in its sub-folders)")
+        out.extend(found)
     return out
 
 
 def default_result_dirs(root: str | Path | None = None) -> list[Path]:
-    """Every ``results/*/results.json`` under ``root`` (default: the current directory)."""
+    """The run folders under ``results/`` (committed reference runs) and ``runs/`` (your runs, the
+    default --output_path) of ``root`` (default: the current directory)."""
     base = Path(root) if root is not None else Path.cwd()
-    return sorted(q.parent for q in (base / "results").glob("*/results.json"))
+    return sorted({f.parent for sub in ("results", "runs") if (base / sub).is_dir()
+                   for f in expand_result_paths_quiet(base / sub)})
 
 
-def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
-    return [load_run(p) for p in expand_result_paths(list(paths))]
+def expand_result_paths_quiet(path: Path) -> list[Path]:
+    try:
+        return expand_result_paths([path])
+    except ResultsError:
+        return []
+
+
+def _row_key(rec: RunRecord, t: TaskRecord) -> tuple[str, str, str]:
+    return (str(rec.info.get("fingerprint") or rec.model), t.dataset, t.dataset_hash)
+
+
+def select_latest(records: Sequence[RunRecord], include_partial: bool = False) -> list[RunRecord]:
+    """Per (model fingerprint, dataset, dataset hash): one row holding, per task, the task result of
+    the latest run that completed it (partial results only with ``include_partial``)."""
+    chosen: dict[tuple[str, str, str], dict[str, tuple[str, TaskRecord, RunRecord]]] = {}
+    for rec in records:
+        for t in rec.tasks.values():
+            if not t.complete and not include_partial:
+                continue
+            key = _row_key(rec, t)
+            order = (t.complete, t.created, t.run_id)
+            slot = chosen.setdefault(key, {})
+            if t.name not in slot or order > (slot[t.name][1].complete, slot[t.name][1].created, slot[t.name][1].run_id):
+                slot[t.name] = (t.run_id, t, rec)
+    out: list[RunRecord] = []
+    for key in sorted(chosen):
+        picks = chosen[key]
+        latest = max((rec for _, _, rec in picks.values()), key=lambda r: str(r.info.get("created") or ""))
+        run_ids = sorted({rid for rid, _, _ in picks.values() if rid})
+        partial = sorted({p for _, t, _ in picks.values() for p in t.partial})
+        folders = sorted({rec.path.name for _, _, rec in picks.values() if rec.path is not None})
+        detail = "/".join(folders) + (f"@{run_ids[0]}" if len(run_ids) == 1 else (f"@{len(run_ids)} runs" if run_ids else ""))
+        out.append(RunRecord(
+            model=latest.model, source=REPRODUCED, dataset=key[1], tasks={n: t for n, (_, t, _) in sorted(picks.items())},
+            path=latest.path, source_detail=detail, limit=latest.limit if partial else None,
+            info={**latest.info, "run_ids": run_ids, "partial": partial}))
+    return out
+
+
+def _load_found(paths: Sequence[str | Path]) -> list[RunRecord]:
+    """Results files named explicitly must read; ones found in folders are skipped (with a note)
+    when unreadable — e.g. the empty file of a run that was killed as it started."""
+    named = {Path(p).resolve() for p in paths if Path(p).is_file()}
+    out = []
+    for f in expand_result_paths(list(paths)):
+        try:
+            out.append(load_results_file(f))
+        except ResultsError as err:
+            if f.resolve() in named:
+                raise
+            import logging
+
+            logging.getLogger("facebench").warning("skipping %s: %s", f, err)
+    return out
+
+
+def load_runs(paths: Iterable[str | Path], include_partial: bool = False) -> list[RunRecord]:
+    return select_latest(_load_found(list(paths)), include_partial)
+
+
+def load_run(path: str | Path, include_partial: bool = False) -> RunRecord:
+    """The one model × dataset result under ``path`` (a results file, a run folder or an output
+    folder holding exactly one model × dataset); an error names the choices when there are several."""
+    rows = select_latest(_load_found([path]), include_partial)
+    if not rows:
+        raise ResultsError(f"'{path}' holds no complete run (partial runs: --limit, --dry_run or --mode predict "
+                           "never stand for a full result)")
+    if len(rows) > 1:
+        names = ", ".join(f"{r.model} on {r.dataset}" for r in rows)
+        raise ResultsError(f"'{path}' holds results of several models or datasets ({names}); fix: name one run "
+                           "folder or results file")
+    return rows[0]
 
 
 # -- per-item records ---------------------------------------------------------------------------
 def load_samples(run: RunRecord, task: str) -> list[dict[str, Any]]:
     """The ``samples_<task>.jsonl`` records of a reproduced run ([] when absent)."""
-    if run.path is None:
-        return []
-    path = run.path / f"samples_{task}.jsonl"
-    if not path.is_file():
+    t = run.tasks.get(task)
+    path = t.samples_file if t is not None and t.samples_file is not None else (
+        run.path / f"samples_{task}.jsonl" if run.path is not None else None)
+    if path is None or not path.is_file():
         return []
     out = []
     with path.open(encoding="utf-8") as f:

@@ -51,6 +51,17 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+def broadcast_str(info: DistInfo, value: str | None) -> str | None:
+    """Rank 0's ``value`` on every rank (e.g. the run's stamp, so all ranks name their parts alike)."""
+    if not info.active:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def finish(info: DistInfo) -> None:
     if not info.active:
         return

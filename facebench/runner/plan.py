@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facebench.errors import DatasetError, FacebenchError
-from facebench.hashing import content_key, sha256_file, sha256_text
+from facebench.hashing import content_key, sha256_text
 from facebench.taskconfig import TaskConfig
 from facebench.types import ChatRequest, GenRequest, Prediction, Sample
 
@@ -29,19 +29,14 @@ class _Fields(dict):
         raise FacebenchError(f"prompt template uses '{{{key}}}', which the sample does not have")
 
 
-_image_sha_cache: dict[tuple[str, float, int], str] = {}
-
-
 def image_sha(path: Path) -> str:
-    """sha256 of an image file, memoised on (path, mtime, size): tasks share the same images."""
+    """sha256 of an image file (stamped on size/mtime/inode: tasks and reruns share the work)."""
+    from facebench.data.integrity import file_sha256
+
     try:
-        st = path.stat()
+        return file_sha256(path)
     except OSError:
         raise DatasetError(f"image not found: {path}") from None
-    key = (str(path), st.st_mtime, st.st_size)
-    if key not in _image_sha_cache:
-        _image_sha_cache[key] = sha256_file(path)
-    return _image_sha_cache[key]
 
 
 # Far above any real caption (~120 tokens); a longer text is a broken or hostile row.

@@ -1,4 +1,8 @@
-"""Writing results.json and samples_<task>.jsonl (atomically) and reading predictions back."""
+"""Writing a run's results and samples files (atomically) and reading predictions back.
+
+Paths in these files are portable: images relative to the run folder, dataset images relative to
+the dataset's root (or to the facebench cache, as ``$FACEBENCH_CACHE/...``), so results copied to
+another machine read the same and carry no path of the machine that made them."""
 from __future__ import annotations
 
 import json
@@ -15,7 +19,8 @@ from facebench.images import atomic_write_text
 from facebench.paths import package_root
 from facebench.types import QA, MetricValue, Prediction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CACHE_PREFIX = "$FACEBENCH_CACHE/"
 TRACKED_PACKAGES = ("facebench", "torch", "torchvision", "torchmetrics", "open-clip-torch", "clean-fid", "openai",
                     "transformers", "diffusers", "datasets", "numpy", "pillow", "scipy", "dlib-bin",
                     "sentence-transformers", "pandas", "matplotlib")
@@ -69,7 +74,48 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def prediction_from_dict(d: dict[str, Any], run_dir: Path) -> Prediction:
+def portable_path(path: Path | str | None, root: Path | None) -> str | None:
+    """``path`` relative to ``root`` (the dataset root), else to the facebench cache, else as is."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    from facebench.paths import cache_root
+
+    for base, prefix in ((root, ""), (cache_root(), CACHE_PREFIX)):
+        if base is None:
+            continue
+        try:
+            return prefix + str(p.resolve().relative_to(Path(base).resolve()))
+        except ValueError:
+            continue
+    return str(p)
+
+
+def resolve_portable(text: str | None, root: Path | None) -> Path | None:
+    if not text:
+        return None
+    if text.startswith(CACHE_PREFIX):
+        from facebench.paths import cache_root
+
+        return cache_root() / text[len(CACHE_PREFIX):]
+    p = Path(text)
+    return p if p.is_absolute() or root is None else Path(root) / p
+
+
+def _run_relative(paths: list[Path], run_dir: Path) -> list[str]:
+    return [str(Path(x).relative_to(run_dir)) if Path(x).is_relative_to(run_dir) else str(x) for x in paths]
+
+
+def prediction_row(pred: Prediction, run_dir: Path, root: Path | None) -> dict[str, Any]:
+    d = pred.to_dict()
+    d["images"] = _run_relative(pred.images, run_dir)
+    d["source_image"] = portable_path(pred.source_image, root)
+    return d
+
+
+def prediction_from_dict(d: dict[str, Any], run_dir: Path, root: Path | None = None) -> Prediction:
     qa = d.get("qa")
     return Prediction(
         item_id=d["item_id"], doc_id=d["doc_id"], task=d["task"], prompt=d["prompt"], reference=d.get("reference"),
@@ -77,16 +123,16 @@ def prediction_from_dict(d: dict[str, Any], run_dir: Path) -> Prediction:
         output=d.get("output"),
         qa=QA(qa["question"], qa["answer"], qa.get("kind", "open"), qa.get("family"), tuple(qa.get("choices") or ()))
         if qa else None,
-        attributes=d.get("attributes") or {}, source_image=Path(d["source_image"]) if d.get("source_image") else None,
+        attributes=d.get("attributes") or {}, source_image=resolve_portable(d.get("source_image"), root),
         meta=d.get("meta") or {},
     )
 
 
-def sample_rows(preds: list[Prediction], values: dict[str, MetricValue], run_dir: Path) -> list[dict[str, Any]]:
+def sample_rows(preds: list[Prediction], values: dict[str, MetricValue], run_dir: Path,
+                root: Path | None = None) -> list[dict[str, Any]]:
     rows = []
     for p in preds:
-        d = p.to_dict()
-        d["images"] = [str(Path(x).relative_to(run_dir)) if Path(x).is_relative_to(run_dir) else str(x) for x in p.images]
+        d = prediction_row(p, run_dir, root)
         d["scores"] = {k: mv.per_item.get(p.item_id) for k, mv in values.items() if p.item_id in mv.per_item}
         d["details"] = {k: mv.details[p.item_id] for k, mv in values.items() if p.item_id in mv.details}
         rows.append(d)

@@ -1,0 +1,70 @@
+"""What one run is asked to do (the CLI flags / ``evaluate`` keywords), validated before any work."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facebench.adapters.base import ModelAdapter
+from facebench.errors import FacebenchError
+
+MODES = ("all", "predict", "score")
+
+
+@dataclass
+class RunConfig:
+    model: str | ModelAdapter
+    tasks: list[str]
+    model_args: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    limit: int | None = None
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "cpu"
+    output_path: str | Path = "runs"
+    run_name: str | None = None
+    mode: str = "all"  # all | predict | score
+    use_cache: bool = True
+    images: str | Path | None = None  # score images made elsewhere: <doc_id>.png / <doc_id>_<k>.png
+    metric_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    include_path: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Usage errors, before anything is loaded or written."""
+        if self.mode not in MODES:
+            raise FacebenchError(f"--mode must be {'|'.join(MODES)}, got '{self.mode}'")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit <= 0):
+            raise FacebenchError(f"--limit must be a positive whole number, got {self.limit!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise FacebenchError(f"--batch_size must be a positive whole number, got {self.batch_size!r}")
+        if isinstance(self.seed, float) and not math.isfinite(self.seed):
+            raise FacebenchError("--seed must be a whole number")
+        if self.run_name is not None:
+            name = str(self.run_name)
+            if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+                raise FacebenchError(f"--run_name must be a plain folder name (no '/' or '..'), got {name!r}")
+        if not self.tasks:
+            raise FacebenchError("no task given (e.g. --task vqa or --task all)")
+
+    def partial_reasons(self) -> list[str]:
+        """Why this run cannot stand for a full result (empty list: it can)."""
+        out = []
+        if self.limit is not None:
+            out.append(f"--limit {self.limit}")
+        if self.dry_run:
+            out.append("--dry_run")
+        if self.mode == "predict":
+            out.append("--mode predict (not scored)")
+        return out
+
+    def public(self) -> dict[str, Any]:
+        """The config as recorded in the results file (the model by name, paths as given)."""
+        d = asdict(self) if not isinstance(self.model, ModelAdapter) else {**asdict(self), "model": self.model.name}
+        d["output_path"] = str(self.output_path)
+        d["images"] = str(self.images) if self.images else None
+        return d
