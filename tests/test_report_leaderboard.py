@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import json
 import shutil
 from pathlib import Path
 
@@ -159,6 +160,9 @@ def test_not_separable_rows_are_marked(tmp_path):
     make_run(res, "a", model="a", quality=0.7, seed=1)
     make_run(res, "b", model="b", quality=0.7, seed=4, fid=63.0)  # same quality, other noise: not separable
     shutil.copytree(res / "a", res / "a_copy")  # identical scores: a tie, both bold
+    copy = json.loads((res / "a_copy" / "results.json").read_text())
+    copy["model"]["fingerprint"] = "a-other-weights"  # same name, another model: its own row
+    (res / "a_copy" / "results.json").write_text(json.dumps(copy))
     make_run(res, "far", model="far", quality=0.1, seed=2, noise=0.01)
     md = render_markdown(build_leaderboard(load_runs([res])))
     assert "a (a_copy)" in md and "a (a)" in md  # duplicate model names get their directory

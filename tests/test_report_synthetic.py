@@ -199,7 +199,7 @@ def test_loader_errors(tmp_path):
     with pytest.raises(ResultsError, match="does not exist"):
         load_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ResultsError, match="no results.json"):
+    with pytest.raises(ResultsError, match="holds no runs"):
         load_run(tmp_path / "empty")
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -210,7 +210,7 @@ def test_loader_errors(tmp_path):
     with pytest.raises(ResultsError, match="schema_version 99"):
         load_run(bad)
     res = make_results_tree(tmp_path)
-    assert [p.name for p in expand_result_paths([res])] == ["alpha_mini", "beta_mini", "gen_only_mini"]
+    assert [p.parent.name for p in expand_result_paths([res])] == ["alpha_mini", "beta_mini", "gen_only_mini"]
 
 
 def test_reported_rows_match_reference():

@@ -294,16 +294,19 @@ def _load_found(paths: Sequence[str | Path]) -> list[RunRecord]:
     """Results files named explicitly must read; ones found in folders are skipped (with a note)
     when unreadable — e.g. the empty file of a run that was killed as it started."""
     named = {Path(p).resolve() for p in paths if Path(p).is_file()}
-    out = []
+    out, errors = [], []
     for f in expand_result_paths(list(paths)):
         try:
             out.append(load_results_file(f))
         except ResultsError as err:
             if f.resolve() in named:
                 raise
+            errors.append(err)
             import logging
 
             logging.getLogger("facebench").warning("skipping %s: %s", f, err)
+    if errors and not out:
+        raise errors[0]
     return out
 
 

@@ -21,37 +21,35 @@ log = logging.getLogger("facebench")
 _K = re.compile(r"^(.*)_(\d+)$")
 
 
-def _candidates(stem: str, doc_ids: set[str]) -> list[tuple[str, int | None]]:
-    out: list[tuple[str, int | None]] = []
-    if stem in doc_ids:
-        out.append((stem, None))
-    m = _K.match(stem)
-    if m and m.group(1) in doc_ids:
-        out.append((m.group(1), int(m.group(2))))
-    return out
-
-
 def match_images(images_dir: Path, doc_ids: list[str]) -> dict[str, list[Path]]:
-    """doc_id → its image files (``<doc>.png`` alone, or ``<doc>_<k>.png`` in k order)."""
+    """doc_id → its image files (``<doc>.png`` alone, or ``<doc>_<k>.png`` in k order).
+
+    A file named exactly after a doc belongs to that doc; ``face_1.png`` is doc ``face``'s image 1
+    only when no doc is called ``face_1``. When a name fits both readings and doc ``face`` also has
+    other numbered images, the folder is ambiguous and the error names the files."""
     if not images_dir.is_dir():
         raise DatasetError(f"--images folder {images_dir} does not exist")
     wanted = set(doc_ids)
     plain: dict[str, Path] = {}
     numbered: dict[str, dict[int, Path]] = {}
+    doubtful: list[tuple[Path, str]] = []  # (file taken as a doc's plain image, the doc it could number)
     for f in sorted(images_dir.iterdir()):
         if f.suffix.lower() != ".png" or not f.is_file():
             continue
-        cands = _candidates(f.stem, wanted)
-        if len(cands) > 1:
-            raise DatasetError(f"--images: {f.name} could be the image of doc '{cands[0][0]}' or of doc "
-                               f"'{cands[1][0]}'; fix: rename it to <doc_id>_<k>.png or <doc_id>.png unambiguously")
-        if not cands:
-            continue
-        doc, k = cands[0]
-        if k is None:
-            plain[doc] = f
-        else:
-            numbered.setdefault(doc, {})[k] = f
+        m = _K.match(f.stem)
+        as_numbered = (m.group(1), int(m.group(2))) if m and m.group(1) in wanted else None
+        if f.stem in wanted:
+            plain[f.stem] = f
+            if as_numbered:
+                doubtful.append((f, as_numbered[0]))
+        elif as_numbered:
+            numbered.setdefault(as_numbered[0], {})[as_numbered[1]] = f
+    for f, other in doubtful:
+        if other in numbered:
+            raise DatasetError(f"--images: {f.name} could be the image of doc '{f.stem}' or image "
+                               f"{f.stem.rsplit('_', 1)[1]} of doc '{other}' (which has "
+                               f"{', '.join(p.name for p in numbered[other].values())}); fix: rename the files so each "
+                               "name fits one doc")
     out: dict[str, list[Path]] = {}
     for doc in doc_ids:
         if doc in plain and doc in numbered:
