@@ -19,7 +19,7 @@ from facebench.cache import BlobStore, KVCache
 from facebench.data.base import Dataset, resolve_dataset
 from facebench.data.integrity import content_fingerprint
 from facebench.errors import DatasetError, FacebenchError
-from facebench.hashing import canonical_json, sha256_text
+from facebench.hashing import canonical_json, content_key, sha256_text
 from facebench.metrics.base import MetricContext
 from facebench.paths import cache_root
 from facebench.registry import MODELS
@@ -228,7 +228,7 @@ class Run:
         if status != "running":
             self.results["finished"] = R.now_iso()
             if self.adapter is not None:
-                self.results["model"]["info"] = self.adapter.info()
+                self.results["model"]["info"] = self._model_info()
         try:
             R.write_results(files.results, self.results)
         except OSError:
@@ -262,6 +262,21 @@ class Run:
             "facebench_version": R.package_versions().get("facebench"), "created": R.now_iso(), "finished": None,
             "model": model_info, "config": config, "environment": R.environment(), "tasks": {},
         }
+
+    def _model_info(self) -> dict[str, Any]:
+        """What the adapter says about itself (backends, devices, settings). When every output came
+        from the cache the adapter never loaded, so the info of the run that computed them (stored
+        under the model fingerprint) is recorded instead of an unloaded adapter's placeholders."""
+        assert self.adapter is not None and self._cache is not None
+        key = content_key("model-info", self.adapter.fingerprint())
+        if any(s.computed for s in self.predict_stats.values()):
+            info = self.adapter.info()
+            self._cache.put(key, info)
+            return info
+        stored = self._cache.get(key) if self.predict_stats else None
+        if isinstance(stored, dict):
+            return {**stored, "outputs_from_cache": True}
+        return self.adapter.info()
 
     def _claim(self) -> RunFiles:
         """Claim this run's file names when it first has something to write, so a run that fails
