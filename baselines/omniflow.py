@@ -22,7 +22,9 @@ Settings (upstream's, recorded in results through ``info()['settings']``):
   is the first text with ``<s>``/``</s>`` removed, as it does (omniflow_pipeline.py:988).
 
 OmniFlow's understanding is captioning only: the question is not given to the model, so its
-answers to VQA questions are captions (the paper reports no Conv score for OmniFlow — "–").
+answers to VQA questions are captions (the paper reports no Conv score for OmniFlow — "–"). Its
+text decoder calls ``.cuda()`` on its inputs (omniflow/models/text_vae.py:340-341), so captioning
+needs a CUDA device; elsewhere it fails with one line saying so.
 Global RNGs are seeded with ``seed + k`` before each image (the pipeline draws its latents from the
 global RNG when given no generator, as the README calls it).
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from facebench.adapters.research import ResearchAdapter, seeded, to_pil
-from facebench.envs.spec import EnvSpec, ExtraFile, UpstreamCode
+from facebench.envs.spec import EnvSpec, ExtraFile, UpstreamCode, Verified
 from facebench.errors import FacebenchError
 
 from ._helpers import first_image, first_text
@@ -61,15 +63,20 @@ class OmniFlowAdapter(ResearchAdapter):
         name="omniflow",
         python="3.11",
         # requirements.txt: diffusers>=0.31.0, transformers>=4.46.3, einops>=0.8.0, deepspeed>=0.16.0,
-        # librosa==0.10.2.post1, numpy==2.1.3 (floors pinned); omniflow/models/audio_vae.py imports
-        # torchaudio, which has no release for facebench's torch: the newest is installed without its
-        # torch pin (only its pure-Python parts are reached when loading).
-        requirements=("diffusers==0.31.0", "transformers==4.46.3", "tokenizers==0.20.3", "huggingface-hub==0.26.2",
-                      "einops==0.8.0", "deepspeed==0.16.0", "librosa==0.10.2.post1", "numpy==2.1.3",
-                      "torchaudio==2.11.1"),
+        # librosa==0.10.2.post1, numpy==2.1.3 (floors pinned). omniflow/models/encoders.py:442 calls
+        # torchaudio.set_audio_backend at import, which torchaudio removed in 2.9: torchaudio 2.8.0,
+        # whose compiled part pins torch 2.8.0 — this family needs its own torch.
+        requirements=("torch==2.8.0", "torchaudio==2.8.0", "diffusers==0.31.0", "transformers==4.46.3",
+                      "tokenizers==0.20.3", "huggingface-hub==0.26.2", "einops==0.8.0", "deepspeed==0.16.0",
+                      "librosa==0.10.2.post1", "numpy==2.1.3"),
         upstream=UpstreamCode("https://github.com/jacklishufan/OmniFlows", OMNIFLOW_COMMIT),
         files=(ExtraFile("OmniFlow-v0.5", "hf://jacklishufan/OmniFlow-v0.5", model_arg="pretrained"),),
-        verified=None,
+        verified=Verified(OMNIFLOW_COMMIT, "tiny random OmniFlowTransformerModel + text VAE + CLIP/T5/LanguageBind/"
+                                           "audio-VAE stand-ins in a hub-cache folder, loaded by load_pretrained, "
+                                           "CPU: t2i equals the README example, i2t equals the pipeline's own i2t "
+                                           "call; run on torch 2.14.1 + torchaudio 2.11.1 with set_audio_backend "
+                                           "stubbed and Tensor.cuda() as identity for the text decoder "
+                                           "(tests/test_upstream_omniflow.py)", "2026-12-01"),
         notes="load_pretrained also pulls laion/CLIP-ViT-L-14-DataComp.XL-s13B-b90K, google/flan-t5-large, "
               "LanguageBind/LanguageBind_Audio_FT and cvssp/audioldm2 from the hub cache by id.",
     )
@@ -120,10 +127,16 @@ class OmniFlowAdapter(ResearchAdapter):
             raise FacebenchError(f"{self.name} captions an image: the request has none")
         res = int(self.param(params, "resolution"))
         seeded(int(params.get("seed", 0)))
-        with torch.inference_mode():
-            out = self._m_pipe("", input_img=image, height=res, width=res,
-                               num_inference_steps=int(self.param(params, "i2t_steps")),
-                               guidance_scale=float(self.param(params, "i2t_guidance_scale")),
-                               add_token_embed=int(self.param(params, "i2t_add_token_embed")), task="i2t",
-                               return_embed=False)
+        try:
+            with torch.inference_mode():
+                out = self._m_pipe("", input_img=image, height=res, width=res,
+                                   num_inference_steps=int(self.param(params, "i2t_steps")),
+                                   guidance_scale=float(self.param(params, "i2t_guidance_scale")),
+                                   add_token_embed=int(self.param(params, "i2t_add_token_embed")), task="i2t",
+                                   return_embed=False)
+        except (AssertionError, RuntimeError) as e:
+            if "cuda" in str(e).lower() or "nvidia" in str(e).lower():
+                raise FacebenchError(f"{self.name}: captioning needs a CUDA device (OmniFlow's text decoder calls "
+                                     f".cuda(), omniflow/models/text_vae.py:340-341): {str(e).splitlines()[0]}") from e
+            raise
         return caption_text(out)

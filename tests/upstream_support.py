@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,28 @@ def hub_cache_model(cache: Path, repo_id: str, folder: Path) -> Path:
     (base / "refs").mkdir(exist_ok=True)
     (base / "refs" / "main").write_text("0" * 40)
     return snap
+
+
+@contextmanager
+def hub_cache(cache: Path):
+    """Point huggingface_hub (and transformers, which copies the path at import) at ``cache`` for the
+    duration, in this process; subprocesses get ``HF_HUB_CACHE`` instead."""
+    import huggingface_hub.constants as hc
+
+    saved = [(hc, "HF_HUB_CACHE", hc.HF_HUB_CACHE)]
+    hc.HF_HUB_CACHE = str(cache)
+    try:
+        import transformers.utils.hub as th
+
+        saved.append((th, "TRANSFORMERS_CACHE", th.TRANSFORMERS_CACHE))
+        th.TRANSFORMERS_CACHE = str(cache)
+    except ImportError:
+        pass
+    try:
+        yield cache
+    finally:
+        for mod, name, value in saved:
+            setattr(mod, name, value)
 
 
 FAKE_WANDB = '''
