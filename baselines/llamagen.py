@@ -13,7 +13,8 @@ top-p 1.0, temperature 1.0 (lines 110-116 and 150-154), and the image written as
 normalize=True, value_range=(-1, 1))`` does (line 125): clamp, map to [0, 1], ``·255 + 0.5``, to uint8
 (rounded, not truncated). Checkpoints (``owner/repo/file`` on the hub or local paths):
 ``peizesun/llamagen_t2i/t2i_XL_stage2_512.pt`` and ``peizesun/llamagen_t2i/vq_ds16_t2i.pt``;
-``t5_path`` is a local folder holding ``flan-t5-xl`` (as the repo expects). Each image is sampled
+``t5_path`` is a local folder holding ``flan-t5-xl`` (the script's ``--t5-path``) or the
+``flan-t5-xl`` model folder itself. Each image is sampled
 alone, the global RNG seeded with ``seed + k`` right before sampling (the script seeds once per batch
 at start, line 22). Generation only.
 
@@ -79,13 +80,12 @@ class LlamaGenAdapter(ResearchAdapter):
         files=(ExtraFile("t2i_XL_stage2_512.pt", "hf://peizesun/llamagen_t2i/t2i_XL_stage2_512.pt",
                          model_arg="pretrained"),
                ExtraFile("vq_ds16_t2i.pt", "hf://peizesun/llamagen_t2i/vq_ds16_t2i.pt", model_arg="vq_ckpt"),
-               ExtraFile("t5/flan-t5-xl", "hf://google/flan-t5-xl", model_arg="t5_path")),
+               ExtraFile("flan-t5-xl", "hf://google/flan-t5-xl", model_arg="t5_path")),
         verified=Verified(LLAMAGEN_COMMIT, "tiny random GPT (the repo's Transformer) + VQModel + T5 encoder, "
                                            "checkpoints saved as its training scripts save them (with "
                                            "argparse.Namespace), CPU: the image equals the repo's own "
                                            "sample_t2i.py (tests/test_upstream_llamagen.py)", "2026-12-01"),
-        notes="Runs on facebench's own transformers/torch; t5_path's folder must hold flan-t5-xl/ "
-              "(the ExtraFile is fetched into t5/flan-t5-xl, so t5_path=<files>/t5).",
+        notes="Runs on facebench's own transformers/torch plus the two packages language/t5.py imports.",
     )
     default_args: ClassVar[dict[str, Any]] = {
         "vq_ckpt": "peizesun/llamagen_t2i/vq_ds16_t2i.pt",
@@ -140,9 +140,19 @@ class LlamaGenAdapter(ResearchAdapter):
             raise FacebenchError(f"LlamaGen checkpoint {self.pretrained} has no model/module/state_dict entry")
         gpt.load_state_dict(weights, strict=False)
         self._m_gpt = gpt.eval()
-        self._m_t5 = t5_mod.T5Embedder(device=self._device, local_cache=True, cache_dir=str(a["t5_path"]),
-                                       dir_or_name=a["t5_model_type"], torch_dtype=self._dtype,
-                                       model_max_length=int(a["t5_max_len"]))
+        cache_dir, name = self._t5_location()
+        self._m_t5 = t5_mod.T5Embedder(device=self._device, local_cache=True, cache_dir=cache_dir, dir_or_name=name,
+                                       torch_dtype=self._dtype, model_max_length=int(a["t5_max_len"]))
+
+    def _t5_location(self) -> tuple[str, str]:
+        """``T5Embedder`` reads ``<cache_dir>/<dir_or_name>`` (language/t5.py:32-34): ``t5_path`` may be
+        the folder holding ``flan-t5-xl/`` (as sample_t2i.py's --t5-path) or that model folder itself."""
+        from pathlib import Path
+
+        t5 = Path(str(self.model_args["t5_path"])).expanduser()
+        if (t5 / "config.json").is_file():
+            return str(t5.parent), t5.name
+        return str(t5), str(self.model_args["t5_model_type"])
 
     def _generate_one(self, prompt: str, seed: int, params: dict[str, Any]):
         import torch

@@ -141,6 +141,14 @@ class ShowoAdapter(ResearchAdapter):
     def _ids(self, name: str) -> int:
         return int(self._m_uni.sptids_dict[name])
 
+    def info(self) -> dict[str, Any]:
+        """Adds what ``t2i_generate`` was told about the checkpoint (read from it, once loaded)."""
+        out = super().info()
+        if self._loaded:
+            out["checkpoint_config"] = {k: self._m_config.model.showo[k] for k in
+                                        ("llm_vocab_size", "codebook_size", "num_vq_tokens", "num_new_special_tokens")}
+        return out
+
     # -- generation -----------------------------------------------------------------------------
     def _generate_one(self, prompt: str, seed: int, params: dict[str, Any]):
         import torch

@@ -209,6 +209,7 @@ def test_showo_plumbing(tmp_path, tiny_tok, face, clean_imports):
     eos = a._m_uni.text_tokenizer.eos_token_id
     assert mmu == dict(max_new_tokens=100, top_k=1, temperature=1.0, eot=eos)
     assert a.info()["settings"]["guidance_scale"] == 5.0
+    assert a.info()["checkpoint_config"]["num_new_special_tokens"] == 10  # [PAD] + 9 task tokens
 
 
 def test_showo_checks_checkpoint_against_tokenizer_and_resolution(tmp_path, tiny_tok, clean_imports):
@@ -544,6 +545,13 @@ def test_llamagen_plumbing(tmp_path, clean_imports):
                        mask_first=0.0, mask_last=1.0)  # left-padded T5 condition, sample_t2i.py defaults
     assert sys.modules["autoregressive.models.gpt"].CALLS == [(16, 120, "t2i")]
     assert sys.modules["language.t5"].CALLS == [(str(tmp_path), "flan-t5-xl", True, 120)]
+    model_dir = tmp_path / "t5" / "flan-t5-xl-local"
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text("{}")
+    b = load("llamagen")(pretrained=str(tmp_path / "gpt.pt"), vq_ckpt=str(tmp_path / "vq.pt"), t5_path=str(model_dir),
+                         code_path=str(code), image_size=64)
+    b.generate_images([GenRequest("a", "x", width=8, height=8)])
+    assert sys.modules["language.t5"].CALLS[-1] == (str(model_dir.parent), "flan-t5-xl-local", True, 120)
     assert a.weights_revision().count("local:") == 2
     with pytest.raises(FacebenchError, match="cannot answer"):
         a.answer([_q(None)])

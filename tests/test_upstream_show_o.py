@@ -148,6 +148,8 @@ def test_generation_equals_the_repos_inference_t2i_script(repo, tiny):
     info = a.info()
     assert info["code"] == "git:" + a.environment.upstream.commit[:12]
     assert info["settings"]["guidance_scale"] == 5.0 and info["settings"]["generation_timesteps"] == STEPS
+    assert info["checkpoint_config"] == {"llm_vocab_size": tiny["n_text"], "codebook_size": 8192, "num_vq_tokens": 16,
+                                         "num_new_special_tokens": 10}
 
 
 def test_understanding_equals_the_repos_inference_mmu_script(repo, tiny):
