@@ -1,21 +1,33 @@
 """JanusFlow (1.3B: autoregressive LLM + rectified flow in the SDXL-VAE latent space) via DeepSeek's
 research code.
 
-Code: https://github.com/deepseek-ai/Janus (``janus.janusflow.models``); install with
+Code: https://github.com/deepseek-ai/Janus (``janus.janusflow.models``), verified at commit 1daa72f
+(see ``environment``: transformers 4.38.2 — ``janus`` does not import on transformers 5, whose
+config dataclasses reject its mutable ``params: AttrDict = {}`` class defaults). Install with
 ``git clone https://github.com/deepseek-ai/Janus && pip install -e Janus`` or pass
 ``code_path=/path/to/Janus``. Do NOT ``pip install janus``: that PyPI name is an unrelated asyncio
 library. Needs ``diffusers`` for the SDXL VAE (``stabilityai/sdxl-vae``).
 
-Generation follows the JanusFlow README / ``demo/app_janusflow.py``: the prompt in the ``deepseek``
-SFT template (empty system prompt) + ``image_gen_tag``; an unconditional twin where every token but
-the first is pad; Euler steps of the rectified-flow ODE from Gaussian latents (4×48×48 → 384²):
-``v = w·v_cond − (w−1)·v_uncond``; decode with the SDXL VAE. Defaults: 30 steps, CFG weight 2.0
-(demo defaults; the paper's values are UNVERIFIED). The reference code's KV-cache reuse is a no-op
-(it iterates an empty list), so every step runs the full sequence; this plugin does the same
-explicitly. The starting latent comes from a per-image CPU generator seeded with ``seed + k``.
+Generation follows the README's "Text-to-Image Generation" example (README.md:575-698): the prompt
+in the ``deepseek`` SFT template with an empty system prompt + ``image_gen_tag`` (README.md:606-612;
+``demo/app_janusflow.py:170`` appends ``image_start_tag`` instead — the README is followed); an
+unconditional twin where every token but the first is pad (README.md:628-629); the last prompt
+token's embedding replaced by the time embedding (README.md:630-633); Euler steps of the
+rectified-flow ODE from Gaussian latents, ``dt`` a tensor in the latents' dtype (README.md:637-640),
+``v = w·v_cond − (w−1)·v_uncond`` (README.md:680-682); decode with the SDXL VAE, then
+``((x+1)/2·255)`` truncated to uint8 as the demo does (demo/app_janusflow.py:136-137). Defaults: 30
+steps, CFG weight 2.0 (README.md:690-697, also the demo's slider defaults at app_janusflow.py:215-216;
+the paper's values are UNVERIFIED), 384² (4×48×48 latents, README.md:637). The reference code's
+KV-cache reuse is a no-op (it iterates an empty list, README.md:664-667), so every step runs the full
+sequence; this plugin does the same explicitly. The starting latent comes from a per-image CPU
+generator seeded with ``seed + k`` (the README draws a batch of 5 from the global RNG).
 
-Understanding follows the README: ``<image_placeholder>\\n{question}`` in a User turn,
-``prepare_inputs_embeds`` and ``language_model.generate`` (greedy, max_new_tokens 512).
+Understanding follows the README (README.md:525-572): ``<image_placeholder>\\n{question}`` in a User
+turn, the processor's default system prompt, ``prepare_inputs_embeds`` and
+``language_model.generate`` greedy with max_new_tokens 512. The processor output's ``.to(device)``
+casts pixels to bfloat16 unless told otherwise (janus/janusflow/models/processing_vlm.py:63-68), so
+the plugin passes the model's dtype. The reference scripts run the model in bfloat16 on GPU; on CPU
+facebench runs float32 unless ``dtype=bfloat16`` is given.
 """
 from __future__ import annotations
 
@@ -23,8 +35,11 @@ import math
 from typing import Any, ClassVar
 
 from facebench.adapters.research import ResearchAdapter, seeded, to_pil
+from facebench.envs.spec import EnvSpec, ExtraFile, UpstreamCode, Verified
 
 from ._helpers import last_user_text
+
+JANUS_COMMIT = "1daa72fa409002d40931bd7b36a9280362469ead"
 
 
 class JanusFlowAdapter(ResearchAdapter):
@@ -40,7 +55,25 @@ class JanusFlowAdapter(ResearchAdapter):
                                    "(or pass code_path=/path/to/Janus); note 'pip install janus' is an "
                                    "unrelated package")
     probe_module: ClassVar[str] = "janus.janusflow.models"
-    reference_dtype: ClassVar[str] = "bfloat16"  # as the reference inference script runs it
+    reference_dtype: ClassVar[str] = "bfloat16"  # README.md:537 and :592, demo/app_janusflow.py:16
+    environment: ClassVar[EnvSpec | None] = EnvSpec(
+        name="janusflow",
+        python="3.11",
+        # pyproject.toml asks transformers>=4.38.2 (the floor is pinned: transformers 5 cannot import
+        # janus), timm>=0.9.16, einops, attrdict; the README adds diffusers for the VAE.
+        # attrdict 2.0.1 imports collections.Mapping, gone since Python 3.10: attrdict3 is the
+        # same module made importable on 3.10+.
+        requirements=("transformers==4.38.2", "tokenizers==0.15.2", "huggingface-hub==0.26.2", "diffusers==0.31.0",
+                      "attrdict3==2.0.2", "einops==0.8.2", "timm==1.0.31"),
+        upstream=UpstreamCode("https://github.com/deepseek-ai/Janus", JANUS_COMMIT),
+        files=(ExtraFile("JanusFlow-1.3B", "hf://deepseek-ai/JanusFlow-1.3B", model_arg="pretrained"),
+               ExtraFile("sdxl-vae", "hf://stabilityai/sdxl-vae", model_arg="vae")),
+        verified=Verified(JANUS_COMMIT, "tiny random MultiModalityCausalLM (SigLIP/UViT/Llama classes of the repo) "
+                                        "+ tiny SDXL-style VAE, CPU, float32 and bfloat16: generation (ODE step "
+                                        "checked against the README formula) and understanding (equal to the "
+                                        "README example) (tests/test_upstream_janusflow.py)", "2026-12-01"),
+        notes="attrdict3 stands in for attrdict (same module; attrdict 2.0.1 cannot import on Python >= 3.10).",
+    )
     default_args: ClassVar[dict[str, Any]] = {
         "vae": "stabilityai/sdxl-vae",
         "guidance_scale": 2.0,
@@ -72,8 +105,7 @@ class JanusFlowAdapter(ResearchAdapter):
         conv = [{"role": "User", "content": prompt}, {"role": "Assistant", "content": ""}]
         text = proc.apply_sft_template_for_multi_turn_prompts(conversations=conv, sft_format=proc.sft_format,
                                                              system_prompt="")
-        # README: `sft_format + image_gen_tag`; some forks name it image_start_tag (UNVERIFIED which is current)
-        text = text + (getattr(proc, "image_gen_tag", None) or proc.image_start_tag)
+        text = text + proc.image_gen_tag  # README.md:612
         ids = torch.LongTensor(proc.tokenizer.encode(text))
         tokens = torch.stack([ids, ids]).to(self._device)
         tokens[1:, 1:] = proc.pad_id  # unconditional row keeps only the first token
@@ -84,10 +116,10 @@ class JanusFlowAdapter(ResearchAdapter):
             n_img = (latent // 2) ** 2
             attn = torch.ones((2, prefix.shape[1] + n_img + 1), dtype=torch.long, device=self._device)
             attn[1:, 1:prefix.shape[1]] = 0
-            dt = 1.0 / steps
+            dt = torch.zeros_like(z) + 1.0 / steps
             for step in range(steps):
                 z_in = torch.cat([z, z], dim=0)
-                t = torch.full((2,), step / steps * 1000.0, device=self._device, dtype=self._dtype)
+                t = torch.tensor([step / steps * 1000.0] * 2).to(dt)
                 z_emb, t_emb, hs = model.vision_gen_enc_model(z_in, t)[:3]
                 z_emb = z_emb.view(z_emb.shape[0], z_emb.shape[1], -1).permute(0, 2, 1)
                 z_emb = model.vision_gen_enc_aligner(z_emb)
@@ -124,11 +156,11 @@ class JanusFlowAdapter(ResearchAdapter):
             conv = [{"role": "User", "content": last_user_text(messages)}]
         conv.append({"role": "Assistant", "content": ""})
         inputs = proc(conversations=conv, images=[image] if image is not None else [], force_batchify=True)
-        inputs = inputs.to(self._device)
+        inputs = inputs.to(self._device, dtype=self._dtype)  # its default dtype is bfloat16
         with torch.inference_mode():
             embeds = model.prepare_inputs_embeds(**inputs)
             out = model.language_model.generate(
-                inputs_embeds=embeds.to(self._dtype), attention_mask=inputs.attention_mask,
+                inputs_embeds=embeds, attention_mask=inputs.attention_mask,
                 pad_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                 max_new_tokens=int(self.param(params, "max_new_tokens")), do_sample=False, use_cache=True)
         return tok.decode(out[0].cpu().tolist(), skip_special_tokens=True)
