@@ -78,8 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     out = run(cfg)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 holds the merged results
-        print(summary_table(out.results))
-        print(f"results: {out.results_file}")
+        print(summary_table(out.results, out.results_file))
     if out.errors:
         for e in out.errors:
             print(f"error: {e}", file=sys.stderr)
@@ -87,21 +86,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_table(results: dict[str, Any]) -> str:
-    lines = [f"model: {results['model']['name']}  dataset: {results['config'].get('dataset') or 'task default'}",
-             f"{'task':<8} {'metric':<22} {'value':>10} {'95% CI':>21} {'n':>6} {'failed':>6}"]
-    for tname, t in results["tasks"].items():
-        if t.get("skipped"):
-            lines.append(f"{tname:<8} {'-':<22} {'–':>10}  skipped: {t['skipped']}")
-            continue
-        for mname, m in t.get("metrics", {}).items():
-            if m.get("value") is None:
-                lines.append(f"{tname:<8} {mname:<22} {'–':>10}  skipped: {m.get('skipped')}")
-                continue
-            ci = m.get("ci")
-            ci_s = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "–"
-            lines.append(f"{tname:<8} {mname:<22} {m['value']:>10.4g} {ci_s:>21} {m.get('n', 0):>6} {m.get('n_failed', 0):>6}")
-    return "\n".join(lines)
+def summary_table(results: dict[str, Any], results_file: Any = None) -> str:
+    from facebench.runner.summary import make_table
+
+    return make_table(results, results_file)
 
 
 def _add_ls(sub) -> None:

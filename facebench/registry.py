@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from importlib import metadata
 from typing import Any, Callable, Generic, TypeVar
 
@@ -93,6 +94,7 @@ class Registry(Generic[T]):
             self._loaded[name] = obj
             return obj
         if ":" in name:  # an ad-hoc plugin given as "package.module:Class"
+            _importable_from_cwd(name.partition(":")[0])
             self.add_lazy(name, name)
             return self.get(name)
         raise self.unknown(name)
@@ -104,6 +106,19 @@ class Registry(Generic[T]):
         return UnknownNameError(f"unknown {self.kind} '{name}'{hint}{known}")
 
 
+def _importable_from_cwd(module_name: str) -> None:
+    """``--model pkg.mod:Class`` from a project folder works as ``python -m`` would: the working
+    directory is importable (lm-eval users expect this of ``--include_path``-style plugins)."""
+    import os
+    import sys
+
+    top = module_name.split(".")[0]
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path and importlib.util.find_spec(top) is None \
+            and (os.path.isdir(os.path.join(cwd, top)) or os.path.isfile(os.path.join(cwd, top + ".py"))):
+        sys.path.insert(0, cwd)
+
+
 def _import_plugin(kind: str, name: str, module_name: str) -> Any:
     """Import a plugin module; a missing third-party package becomes a MissingDependencyError."""
     from facebench.errors import FacebenchError, MissingDependencyError
@@ -113,7 +128,9 @@ def _import_plugin(kind: str, name: str, module_name: str) -> Any:
     except ModuleNotFoundError as e:
         missing = e.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            raise FacebenchError(f"{kind} '{name}' points at '{module_name}', which is not installed") from None
+            raise FacebenchError(f"{kind} '{name}' points at '{module_name}', which is not installed; fix: run from the "
+                                 f"folder that holds '{module_name.split('.')[0]}', add that folder to PYTHONPATH, or "
+                                 "pip install your package") from None
         raise MissingDependencyError(missing.split(".")[0], what=f"{kind} '{name}'") from None
 
 

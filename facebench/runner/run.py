@@ -98,9 +98,11 @@ def model_display_name(cfg: RunConfig) -> str:
     if isinstance(cfg.model, ModelAdapter):
         return cfg.model.name
     try:
-        return str(getattr(MODELS.get(cfg.model), "name", None) or cfg.model)
+        cls = MODELS.get(cfg.model)
     except FacebenchError:
         return str(cfg.model)
+    name = getattr(cls, "name", None)
+    return str(name if name and name != ModelAdapter.name else getattr(cls, "__name__", cfg.model))
 
 
 def gen_key(task: TaskConfig, model_fp: str, seed: int, data_fp: str) -> str:
@@ -147,6 +149,8 @@ class Run:
                 if work.entry.get("skipped"):
                     self._set_task(work)
                     continue
+                log.info("%s: start (%d samples of %s/%s)", work.task.name, len(work.samples), work.task.dataset,
+                         work.task.split)
                 preds = self.predict(work)
                 if preds is None:  # a rank other than 0 under torchrun: its part is written
                     continue
@@ -154,6 +158,8 @@ class Run:
                     self.score(work, preds)
                 self._set_task(work)
                 self.write("running")
+                log.info("%s: done in %.1fs (%d items)", work.task.name, work.entry.get("predict_seconds", 0)
+                         + work.entry.get("score_seconds", 0), work.entry.get("n_items", 0))
             status = "partial" if self.cfg.partial_reasons() else "complete"
         except KeyboardInterrupt:
             status = "interrupted"

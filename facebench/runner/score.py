@@ -112,7 +112,7 @@ def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction
         except FacebenchError as e:  # the plugin's dependencies are missing: skip with the fix
             values[spec.key] = MetricValue(name=spec.key, value=None, higher_is_better=True, variant=spec.metric,
                                            skipped=str(e))
-            log.warning("%s/%s skipped: %s", task.name, spec.key, e)
+            log.debug("%s/%s skipped: %s", task.name, spec.key, e)  # the end-of-run table lists skips
             continue
         args = metric_args_for(spec, metric_args)
         key = (content_key("score", spec.metric, spec.key, args, f"{cls.__module__}.{cls.__qualname__}",
@@ -140,7 +140,7 @@ def score_task(task: TaskConfig, specs: list[MetricSpec], preds: list[Prediction
         for mv in out:
             values[mv.name] = finalize(mv, preds)
             if mv.skipped:
-                log.warning("%s/%s skipped: %s", task.name, mv.name, mv.skipped)
+                log.debug("%s/%s skipped: %s", task.name, mv.name, mv.skipped)  # listed by the end-of-run table
     return values, errors
 
 
