@@ -12,7 +12,7 @@ from facebench.errors import FacebenchError
 
 
 def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
+    print(f"facebench: error: {msg}", file=sys.stderr)  # the same prefix as every other command
 
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

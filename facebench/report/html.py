@@ -169,6 +169,27 @@ def _resolve(run: RunRecord, p: str) -> Path:
     return inside if inside.exists() or not q.exists() else q.resolve()
 
 
+def _resolve_source(run: RunRecord, text: str) -> Path:
+    """A dataset image: written relative to the dataset's root (or the facebench cache), so it is
+    found on any machine that has the dataset (the mini set is rebuilt where it is missing)."""
+    from facebench.runner.results import resolve_portable
+
+    found = resolve_portable(text, dataset_root_of(run))
+    return found if found is not None else Path(text)
+
+
+def dataset_root_of(run: RunRecord) -> Path | None:
+    name = run.dataset
+    if name == "mini":
+        from facebench.data.mini import default_root
+
+        return default_root()
+    p = Path(name)
+    if p.exists():
+        return p.parent if p.is_file() else p
+    return None
+
+
 # -- gallery ------------------------------------------------------------------------------------
 def _merged_items(run: RunRecord, kind: str, task: str | None = None) -> dict[str, dict[str, Any]]:
     """item_id → {prompt, reference, output, images, scores, details, attributes} over the run's
@@ -187,7 +208,7 @@ def _merged_items(run: RunRecord, kind: str, task: str | None = None) -> dict[st
             if imgs and not it["images"]:
                 it["images"] = [_resolve(run, p) for p in imgs]
             if rec.get("source_image") and it["source"] is None:
-                it["source"] = _resolve(run, rec["source_image"])
+                it["source"] = _resolve_source(run, rec["source_image"])
             for k, v in (rec.get("scores") or {}).items():
                 if v is not None:
                     it["scores"][k] = v

@@ -115,7 +115,9 @@ class RunRecord:
         not ranked against each other even inside one dataset group."""
         if self.reported:
             return f"paper:{self.dataset}"
-        parts = sorted({(t.dataset, t.split, t.dataset_hash, t.n_samples) for t in self.tasks_of(kind)}, key=str)
+        # n_items too: an --images run with images for 30 of 150 prompts is another sample set
+        parts = sorted({(t.dataset, t.split, t.dataset_hash, t.n_samples, t.n_items) for t in self.tasks_of(kind)},
+                       key=str)
         return json.dumps([parts, self.limit], default=str)
 
     def split(self, kind: str) -> str:
@@ -199,7 +201,7 @@ def load_results_file(rpath: Path) -> RunRecord:
         ds = t.get("dataset") or {}
         files = t.get("files") or {}
         samples = rpath.parent / (files["samples"] if files.get("samples") else f"samples_{tname}.jsonl")
-        scored = version == 1 or bool(files.get("samples")) or bool(t.get("skipped"))
+        scored = (version == 1 or bool(files.get("samples")) or bool(t.get("skipped"))) and not t.get("failed")
         tasks[tname] = TaskRecord(
             name=tname, kind=kind, dataset=str(ds.get("name") or config.get("dataset") or "?"),
             split=str(ds.get("split") or ""), n_items=t.get("n_items"), n_samples=ds.get("n_samples"),

@@ -18,7 +18,7 @@ class RunConfig:
     tasks: list[str]
     model_args: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
-    limit: int | None = None
+    limit: int | float | None = None  # N samples, or a fraction of the split (0 < limit < 1), lm-eval style
     batch_size: int = 8
     seed: int = 0
     device: str = "cpu"
@@ -32,14 +32,21 @@ class RunConfig:
     dry_run: bool = False
     include_path: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)  # override the task YAML's generation settings
 
     def validate(self) -> None:
         """Usage errors, before anything is loaded or written."""
         if self.mode not in MODES:
             raise FacebenchError(f"--mode must be {'|'.join(MODES)}, got '{self.mode}'")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
-                                       or self.limit <= 0):
-            raise FacebenchError(f"--limit must be a positive whole number, got {self.limit!r}")
+        if self.limit is not None:
+            lim = self.limit
+            ok = not isinstance(lim, bool) and (
+                (isinstance(lim, int) and lim > 0)
+                or (isinstance(lim, float) and math.isfinite(lim) and (0 < lim < 1 or (lim >= 1 and lim.is_integer()))))
+            if not ok:
+                raise FacebenchError(f"--limit must be a whole number of samples ≥ 1 or a fraction 0 < f < 1, got {lim!r}")
+            if isinstance(lim, float) and lim >= 1:
+                self.limit = int(lim)
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
             raise FacebenchError(f"--batch_size must be a positive whole number, got {self.batch_size!r}")
         if isinstance(self.seed, float) and not math.isfinite(self.seed):

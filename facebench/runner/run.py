@@ -6,7 +6,9 @@ the one before produced, so ``--mode score`` re-scores the predictions of an ear
 predict`` run without a model, and a killed run resumes from the prediction cache."""
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -105,6 +107,28 @@ def model_display_name(cfg: RunConfig) -> str:
     return str(name if name and name != ModelAdapter.name else getattr(cls, "__name__", cfg.model))
 
 
+GEN_TOP_KEYS = ("n", "height", "width")
+
+
+def apply_gen_kwargs(task: TaskConfig, gen_kwargs: dict[str, Any]) -> TaskConfig:
+    """``--gen_kwargs`` over the task YAML's ``generation`` (lm-eval's precedence): ``n``, ``height``
+    and ``width`` set a generation task's image settings, every other key a request parameter."""
+    if not gen_kwargs:
+        return task
+    out = copy.deepcopy(task)
+    gen = dict(out.generation)
+    params = dict(gen.get("params") or {})
+    for k, v in gen_kwargs.items():
+        if k in GEN_TOP_KEYS:
+            if task.kind == "generation":
+                gen[k] = v
+        else:
+            params[k] = v
+    gen["params"] = params
+    out.generation = gen
+    return out
+
+
 def gen_key(task: TaskConfig, model_fp: str, seed: int, data_fp: str) -> str:
     payload = {"model": model_fp, "prompt": task.prompt, "gen": task.gen_settings(), "seed": seed, "data": data_fp,
                "split": task.split}
@@ -120,7 +144,9 @@ class Run:
         names = index.expand(cfg.tasks)
         if not names:
             raise FacebenchError("no task given (e.g. --task vqa or --task all)")
-        self.tasks = [index.load(n).resolved(cfg.dataset) for n in names]  # every bad name fails before work
+        # every bad name fails before work; --gen_kwargs beats the task YAML, which beats adapter defaults
+        self.tasks = [apply_gen_kwargs(index.load(n).resolved(cfg.dataset), cfg.gen_kwargs) for n in names]
+        self._warn_shadowed_model_args()
         known = {m.key for t in self.tasks for m in t.metrics} | {m.metric for t in self.tasks for m in t.metrics}
         unknown = sorted(set(cfg.metric_args) - known)
         if unknown:
@@ -181,7 +207,7 @@ class Run:
             entry: dict[str, Any] = {
                 "kind": task.kind, "task_hash": task.fingerprint(), "skipped": None,
                 "dataset": {"name": task.dataset, "split": task.split, "n_samples": len(samples), "hash": data_fp},
-                "metrics": {},
+                "generation": task.gen_settings(), "metrics": {},
             }
             cap = CAPABILITY[task.kind]
             caps = set(self.results["model"].get("capabilities") or [])
@@ -211,6 +237,14 @@ class Run:
 
     def score(self, work: TaskWork, preds: list[Prediction]) -> None:
         task, cfg = work.task, self.cfg
+        stats = self.predict_stats.get(task.name)
+        if not preds and stats is not None and stats.failed:
+            reason = (f"all {stats.failed} items failed in predict, so nothing was scored; first error: "
+                      f"{stats.errors[0] if stats.errors else '?'}")
+            self.errors.append(f"{task.name}: {reason}")
+            work.entry["metrics"] = {}
+            work.entry["failed"] = reason  # never taken as this task's result by the readers
+            return
         t0 = time.perf_counter()
         ctx = self._metric_context(work)
         specs = apply_judge_override(task, cfg.judge)
@@ -244,6 +278,17 @@ class Run:
         return files.results
 
     # -- internals --------------------------------------------------------------------------------
+    def _warn_shadowed_model_args(self) -> None:
+        if isinstance(self.cfg.model, ModelAdapter):
+            return
+        for t in self.tasks:
+            hidden = sorted(set(self.cfg.model_args) & set(t.gen_settings()["params"]))
+            if hidden:
+                log.warning("%s: --model_args %s are overridden by the task's generation settings %s; fix: pass "
+                            "them as --gen_kwargs %s", t.name, ",".join(hidden),
+                            {k: t.gen_settings()["params"][k] for k in hidden},
+                            ",".join(f"{k}={self.cfg.model_args[k]}" for k in hidden))
+
     def _start(self) -> None:
         cfg = self.cfg
         # the cache databases are opened first: a cache problem is one line before any model loads
@@ -252,6 +297,9 @@ class Run:
         needs_model = cfg.mode in ("all", "predict") and not (cfg.images and all(t.kind == "generation" for t in self.tasks))
         if needs_model:
             self.adapter = make_adapter(cfg)
+            if not self.adapter.capabilities:
+                raise FacebenchError(f"model '{self.model_name}' declares no capabilities, so it can run no task; fix: set "
+                                     "capabilities = frozenset({'generate'}) and/or {'understand'} on the adapter class")
             model_info = {"name": self.model_name, "fingerprint": self.adapter.fingerprint(),
                           "args": self.adapter.model_args, "capabilities": sorted(self.adapter.capabilities),
                           "paper_model": self.adapter.paper_model}
@@ -308,7 +356,12 @@ class Run:
         key = (task.dataset, task.split)
         if key not in self._datasets:
             ds = resolve_dataset(task.dataset, columns=task.columns or self.cfg.columns or None)
-            samples = ds.load(task.split, self.cfg.limit)
+            limit = self.cfg.limit
+            if isinstance(limit, float):  # a fraction of the split, as lm-eval's --limit 0.1
+                samples = ds.load(task.split, None)
+                samples = samples[: max(1, math.ceil(limit * len(samples)))]
+            else:
+                samples = ds.load(task.split, limit)
             if not samples:
                 raise DatasetError(f"dataset '{task.dataset}' split '{task.split}' is empty")
             # the declared fingerprint + every image's content: a swapped or edited image changes it
