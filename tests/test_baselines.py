@@ -538,16 +538,6 @@ def process_images(images, image_processor, config):
 }
 
 
-def test_vila15_plumbing(tmp_path, tiny_tok, face, clean_imports):
-    code = _write(tmp_path / "vila_code", FAKE_LLAVA)
-    a = load("vila-1.5")(pretrained=str(tiny_tok), code_path=str(code))
-    assert a.answer([_q(face, max_new_tokens=9)]) == ["USER: \nIs she smiling? ASSISTANT:"]
-    call = sys.modules["llava.model.builder"].CALLS[-1]
-    assert call == dict(images_is_list=True, image_sizes=None, do_sample=False, max_new_tokens=9, n_image_tokens=1)
-    with pytest.raises(FacebenchError, match="cannot generate"):
-        a.generate_images([GenRequest("a", "x")])
-
-
 FAKE_TOKENFLOW_T2I = {
     "t2i/llava_t2i/__init__.py": "",
     "t2i/llava_t2i/model/__init__.py": '''

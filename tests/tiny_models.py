@@ -10,6 +10,7 @@ Builders (each returns the folder it wrote):
   ``build_tiny_llava(path)``      LLaVA-1.5 layout (CLIP vision tower + Llama), ``llava-hf`` chat template
   ``build_tiny_qwen2_vl(path)``   Qwen2-VL (dynamic resolution, M-RoPE), Qwen chat template
   ``build_tiny_sd(path)``         diffusers StableDiffusionPipeline (UNet, VAE, CLIP text encoder)
+  ``write_tiny_sentencepiece(path)`` a LLaMA-style SentencePiece ``tokenizer.model`` (for slow tokenizers)
 """
 from __future__ import annotations
 
@@ -302,6 +303,27 @@ def build_tiny_tokenizer(path: str | Path) -> Path:
     tok = _fast_tokenizer(_bpe_tokenizer(specials), bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                           pad_token="<pad>")
     tok.save_pretrained(path)
+    return path
+
+
+def write_tiny_sentencepiece(path: str | Path, vocab_size: int = 400) -> Path:
+    """A LLaMA-style SentencePiece BPE model (``<unk>``=0, ``<s>``=1, ``</s>``=2, byte fallback, so any
+    text encodes) trained in memory on CORPUS and written to ``path`` (a ``tokenizer.model`` file):
+    research code that loads ``LlamaTokenizer(use_fast=False)`` needs one. One training thread makes
+    it byte-identical across runs. Needs the ``sentencepiece`` package."""
+    import io
+
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS * 4), model_writer=buf, vocab_size=vocab_size, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, num_threads=1, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        minloglevel=2,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -1,0 +1,160 @@
+"""Stand-in research packages for the VILA1.5, VILA-U and TokenFlow plugins (written into a temp folder
+and imported through ``code_path=``), for the plumbing checks that must run without the upstream
+code. Each stand-in accepts exactly what the pinned upstream accepts — the same argument names and
+order, the same dtype rule for pixels — so a plugin that would fail on the real code fails here too;
+tests/test_upstream_und.py runs the same plugins on the real code."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from facebench.errors import FacebenchError
+from facebench.types import ChatRequest, GenRequest
+from tests.helpers import write_files as _write
+from tests.test_baselines import load
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    pytest.importorskip("torch")
+    from tiny_models import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture()
+def face(tmp_path):
+    from PIL import Image
+
+    arr = np.random.default_rng(0).integers(0, 256, size=(40, 30, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "face.png")
+    return tmp_path / "face.png"
+
+
+@pytest.fixture(scope="module")
+def tiny_tok(tmp_path_factory):
+    from tiny_models import build_tiny_tokenizer
+
+    return build_tiny_tokenizer(tmp_path_factory.mktemp("tok") / "tok")
+
+
+def _q(image, text="Is she smiling?", **params):
+    return ChatRequest("d0", image, ({"role": "user", "content": text},), params)
+
+
+# A LLaVA-style ``llava`` package. Signatures follow the pinned upstream code: the builder's argument
+# order differs between VILA and LLaVA/TokenFlow (filled in below), the model is float16 as both
+# builders load it, and pixels of another dtype fail as they do in upstream's projector.
+LLAVA_COMMON = {
+    "llava/__init__.py": "",
+    "llava/constants.py": ("IMAGE_TOKEN_INDEX = -200\nDEFAULT_IMAGE_TOKEN = '<image>'\n"
+                           "DEFAULT_IM_START_TOKEN = '<im_start>'\nDEFAULT_IM_END_TOKEN = '<im_end>'\n"),
+    "llava/conversation.py": '''
+from enum import Enum, auto
+class SeparatorStyle(Enum):
+    SINGLE = auto()
+    TWO = auto()
+class Conversation:
+    def __init__(self, system, roles, sep_style, sep, sep2=None):
+        self.system, self.roles, self.sep_style, self.sep, self.sep2 = system, roles, sep_style, sep, sep2
+        self.messages = []
+    def copy(self):
+        return Conversation(self.system, self.roles, self.sep_style, self.sep, self.sep2)
+    def append_message(self, role, msg):
+        self.messages.append([role, msg])
+    def get_prompt(self):
+        seps = [self.sep, self.sep2] if self.sep_style == SeparatorStyle.TWO else [self.sep, self.sep]
+        out = self.system + seps[0]
+        for i, (r, m) in enumerate(self.messages):
+            out += f"{r}: {m}{seps[i % 2]}" if m is not None else f"{r}:"
+        return out
+conv_templates = {
+    "vicuna_v1": Conversation("A chat.", ("USER", "ASSISTANT"), SeparatorStyle.TWO, " ", "</s>"),
+    "qwen_2_5": Conversation("<|im_start|>system\\nYou are helpful.", ("<|im_start|>user", "<|im_start|>assistant"),
+                             SeparatorStyle.SINGLE, "<|im_end|>\\n"),
+}
+''',
+    "llava/model/__init__.py": "",
+    "llava/mm_utils.py": '''
+import torch
+CALLS = []
+def get_model_name_from_path(p):
+    return str(p).rstrip("/").split("/")[-1]
+def tokenizer_image_token(prompt, tokenizer, image_token_index=-200, return_tensors=None):
+    ids = []
+    for i, chunk in enumerate(prompt.split("<image>")):
+        if i:
+            ids.append(image_token_index)
+        ids.extend(tokenizer(chunk, add_special_tokens=False)["input_ids"])
+    return torch.tensor(ids, dtype=torch.long)
+def process_images(images, image_processor, model_cfg):
+    assert image_processor == "image-processor"
+    CALLS.append(("process_images", [im.size for im in images]))
+    return torch.stack([torch.zeros(3, 8, 8) for _ in images])  # float32, as upstream returns
+class KeywordsStoppingCriteria:
+    def __init__(self, keywords, tokenizer, input_ids):
+        self.keywords = keywords
+        CALLS.append(("stop", list(keywords)))
+''',
+}
+
+MODEL_STANDIN = '''
+import torch
+CALLS = []
+class _Config:
+    mm_use_im_start_end = False
+class _Model:
+    config = _Config()
+    dtype = torch.float16
+    def eval(self):
+        return self
+    def _check_pixels(self, images):
+        pix = torch.cat(images, dim=0) if isinstance(images, list) else images
+        if pix.dtype != self.dtype:  # upstream: the projector's weights are float16
+            raise RuntimeError(f"Input type ({pix.dtype}) and bias type ({self.dtype}) should be the same")
+        return pix
+'''
+
+VILA_BUILDER = MODEL_STANDIN + '''
+class VilaModel(_Model):
+    def generate(self, input_ids=None, images=None, attention_mask=None, **generation_kwargs):
+        pix = self._check_pixels(images) if images is not None else None
+        CALLS.append(dict(images_is_list=isinstance(images, list), pixels=tuple(pix.shape),
+                          n_image_tokens=int((input_ids == -200).sum()), **generation_kwargs))
+        return input_ids[:, input_ids[0] != -200]  # "generates" the prompt back
+def load_pretrained_model(model_path, model_name, model_base=None, load_8bit=False, load_4bit=False,
+                          device_map="auto", device="cuda", **kwargs):
+    from transformers import AutoTokenizer
+    if "lora" in model_name.lower() and model_base is None:  # VILA builder.py:70: model_name is a str
+        pass
+    CALLS.append(dict(load=str(model_path), name=model_name, base=model_base, device=device))
+    return AutoTokenizer.from_pretrained(model_path), VilaModel(), "image-processor", 2048
+'''
+
+
+def test_vila15_plumbing(tmp_path, tiny_tok, face, clean_imports):
+    files = dict(LLAVA_COMMON, **{"llava/model/builder.py": VILA_BUILDER})
+    code = _write(tmp_path / "vila_code", files)
+    a = load("vila-1.5")(pretrained=str(tiny_tok), code_path=str(code))
+    assert a.answer([_q(face, max_new_tokens=9)]) == ["A chat. USER: \nIs she smiling? ASSISTANT:"]
+    builder = sys.modules["llava.model.builder"]
+    assert builder.CALLS[0] == dict(load=str(tiny_tok), name="tok", base=None, device="cpu")
+    gen = builder.CALLS[-1]
+    assert gen["images_is_list"] and gen["pixels"] == (1, 3, 8, 8) and gen["n_image_tokens"] == 1
+    assert (gen["do_sample"], gen["temperature"], gen["num_beams"], gen["max_new_tokens"]) == (False, 0.0, 1, 9)
+    assert len(gen["stopping_criteria"]) == 1 and ("stop", ["</s>"]) in sys.modules["llava.mm_utils"].CALLS
+    assert ("process_images", [(30, 40)]) in sys.modules["llava.mm_utils"].CALLS
+    assert a.info()["dtype"] == "float16"
+    with pytest.raises(FacebenchError, match="cannot generate"):
+        a.generate_images([GenRequest("a", "x")])
+
+
+def test_vila15_rejects_an_unknown_conversation_template(tmp_path, tiny_tok, face, clean_imports):
+    files = dict(LLAVA_COMMON, **{"llava/model/builder.py": VILA_BUILDER})
+    code = _write(tmp_path / "vila_code", files)
+    a = load("vila-1.5")(pretrained=str(tiny_tok), code_path=str(code), conv_mode="nope")
+    with pytest.raises(FacebenchError, match="conv_mode 'nope'.*vicuna_v1"):
+        a.answer([_q(face)])
