@@ -4,9 +4,13 @@ never ran it (a CPU, a machine without flash-attn). Each one is narrow, undone w
 adapter's ``info()`` so results say it was used. Nothing here edits an upstream checkout.
 
 - ``flash_attn_placeholder()``: VILA's and VILA-U's replaced ``modeling_llama.py`` (copied into
-  transformers by their ``environment_setup.sh``) import flash-attn at module level although their
-  eager attention path never calls it; flash-attn has no CPU build. The placeholder makes the import
-  succeed and raises a clear error if a flash kernel is ever *called*.
+  transformers by their ``environment_setup.sh``) import flash-attn at module level and hard-code
+  ``LlamaFlashAttention2`` (VILA-U's copy also holds its image-generation loop, so it cannot be left
+  out); flash-attn has no CPU build. Where it is not installed, the placeholder stands in for it with
+  a plain PyTorch reference of the five functions those files call (``flash_attn_func``,
+  ``flash_attn_varlen_func``, ``bert_padding.{index_first_axis, pad_input, unpad_input}``, with
+  flash-attn 2.1+'s bottom-right-aligned causal mask), computed in float32 from the same inputs;
+  any other flash-attn function raises a clear error when called.
 - ``tensor_cuda_goes_to(device)``: upstream code that hard-codes ``tensor.cuda()`` (VILA-U's
   ``generate_content``) gets ``tensor.to(device)`` instead while the call runs.
 - ``patched(obj, name, value)``: replace one attribute for the duration of a call.
@@ -25,11 +29,14 @@ FLASH_ATTN_SUBMODULES = ("flash_attn_interface", "bert_padding", "flash_attn_tri
 
 
 class _MissingKernels(types.ModuleType):
-    """A module whose every public attribute is a function that raises: imports succeed, calls fail."""
+    """A module whose public attributes are the reference functions below where one exists, else a
+    function that raises: imports succeed, calls of unsupported kernels fail clearly."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in _REFERENCE:
+            return _REFERENCE[name]
 
         def _missing(*_a: Any, **_k: Any) -> Any:
             raise RuntimeError(f"{self.__name__}.{name} was called, but flash-attn is not installed (facebench "
@@ -40,8 +47,9 @@ class _MissingKernels(types.ModuleType):
 
 
 def flash_attn_placeholder() -> bool:
-    """Register the placeholder when flash-attn is not installed. Returns True when it is in use
-    (now or from an earlier call), False when the real flash-attn is importable."""
+    """Register the placeholder (import stand-in + PyTorch reference functions) when flash-attn is
+    not installed. Returns True when it is in use (now or from an earlier call), False when the
+    real flash-attn is importable."""
     mod = sys.modules.get("flash_attn")
     if isinstance(mod, _MissingKernels):
         return True
@@ -59,6 +67,89 @@ def flash_attn_placeholder() -> bool:
         sys.modules[f"flash_attn.{sub}"] = m
         setattr(root, sub, m)
     return True
+
+
+def _attend(q, k, v, softmax_scale: float | None, causal: bool):
+    """One sequence: q (Sq, H, D), k/v (Sk, Hk, D) → (Sq, H, D); float32 maths, grouped KV heads
+    repeated, causal mask aligned to the bottom-right (query i sees keys j <= i + Sk - Sq)."""
+    import torch
+
+    sq, h, d = q.shape
+    sk, hk = k.shape[0], k.shape[1]
+    if h != hk:
+        k = k.repeat_interleave(h // hk, dim=1)
+        v = v.repeat_interleave(h // hk, dim=1)
+    qf, kf, vf = (x.float().transpose(0, 1) for x in (q, k, v))  # (H, S, D)
+    scores = qf @ kf.transpose(-1, -2) * (softmax_scale if softmax_scale is not None else d ** -0.5)
+    if causal:
+        i = torch.arange(sq, device=q.device)[:, None]
+        j = torch.arange(sk, device=q.device)[None, :]
+        scores = scores.masked_fill(j > i + (sk - sq), float("-inf"))
+    out = torch.softmax(scores, dim=-1) @ vf
+    return out.transpose(0, 1).to(q.dtype)
+
+
+def _check_options(dropout_p: float, kw: dict[str, Any]) -> None:
+    if dropout_p:
+        raise NotImplementedError("flash-attn reference: dropout is not supported (inference only)")
+    if tuple(kw.get("window_size", (-1, -1))) != (-1, -1) or kw.get("alibi_slopes") is not None \
+            or kw.get("return_attn_probs"):
+        raise NotImplementedError("flash-attn reference: window_size, alibi_slopes, return_attn_probs unsupported")
+
+
+def _flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: float | None = None, causal: bool = False,
+                     **kw: Any):
+    """q (B, Sq, H, D), k/v (B, Sk, Hk, D) → (B, Sq, H, D)."""
+    import torch
+
+    _check_options(dropout_p, kw)
+    return torch.stack([_attend(q[b], k[b], v[b], softmax_scale, causal) for b in range(q.shape[0])])
+
+
+def _flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: int, max_seqlen_k: int,
+                            dropout_p: float = 0.0, softmax_scale: float | None = None, causal: bool = False,
+                            **kw: Any):
+    """Packed sequences: q (Tq, H, D), k/v (Tk, Hk, D), sequence b at cu_seqlens[b]:cu_seqlens[b+1]."""
+    import torch
+
+    _check_options(dropout_p, kw)
+    cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    return torch.cat([_attend(q[cq[b]:cq[b + 1]], k[ck[b]:ck[b + 1]], v[ck[b]:ck[b + 1]], softmax_scale, causal)
+                      for b in range(len(cq) - 1)])
+
+
+def _index_first_axis(x, indices):
+    return x[indices]
+
+
+def _unpad_input(hidden_states, attention_mask):
+    """(B, S, ...) + mask (B, S) → (kept rows, their flat indices, cu_seqlens int32, max length), the
+    four values flash-attn 2.5's ``bert_padding.unpad_input`` returns."""
+    import torch
+
+    seqlens = attention_mask.sum(dim=-1, dtype=torch.int32)
+    indices = torch.nonzero(attention_mask.flatten(), as_tuple=False).flatten()
+    cu = torch.nn.functional.pad(torch.cumsum(seqlens, dim=0, dtype=torch.int32), (1, 0))
+    flat = hidden_states.reshape(-1, *hidden_states.shape[2:])
+    return flat[indices], indices, cu, int(seqlens.max().item())
+
+
+def _pad_input(hidden_states, indices, batch: int, seqlen: int):
+    import torch
+
+    out = torch.zeros(batch * seqlen, *hidden_states.shape[1:], dtype=hidden_states.dtype,
+                      device=hidden_states.device)
+    out[indices] = hidden_states
+    return out.reshape(batch, seqlen, *hidden_states.shape[1:])
+
+
+_REFERENCE: dict[str, Any] = {
+    "flash_attn_func": _flash_attn_func,
+    "flash_attn_varlen_func": _flash_attn_varlen_func,
+    "index_first_axis": _index_first_axis,
+    "unpad_input": _unpad_input,
+    "pad_input": _pad_input,
+}
 
 
 @contextmanager

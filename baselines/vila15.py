@@ -4,8 +4,9 @@ transformers has no native VILA class, and the ``Efficient-Large-Model/VILA1.5-3
 (``llava_llama`` architecture, separate llm/vision_tower/mm_projector folders) loads only through the
 VILA repository at its VILA1.5 release (branch ``vila1.5``, NVlabs/VILA@6b941da; newer main branches
 moved to the NVILA API): ``facebench env build vila-1.5``, or a checkout given with
-``code_path=/path/to/VILA`` in an environment with its pins (transformers 4.36.2; see
-``environment`` for the exact list and for the repository's ``transformers_replace`` files).
+``code_path=/path/to/VILA`` in an environment set up as in its ``environment_setup.sh`` (transformers
+4.36.2 with the repository's ``llava/train/transformers_replace`` files copied in; ``environment``
+lists the exact pins).
 
 Settings (VILA@6b941da): LLaVA-Bench-in-the-wild — the GPT-judged description/conversation benchmark
 closest to Desc/Conv — runs ``llava/eval/model_vqa.py`` with ``--temperature 0`` and ``vicuna_v1``
@@ -18,9 +19,10 @@ facebench's tasks set their own (desc 256, conv 128) for every model alike, and 
 
 Running unmodified upstream code on a CPU needs two call-time shims (recorded in ``info()``):
 ``builder.py:258-260`` forces ``device_map="cuda"`` for SigLIP towers, which the plugin turns back
-into ``{"": device}`` for non-CUDA devices while ``load_pretrained_model`` runs; and VILA's InternViT
-module (``llava/model/multimodal_encoder/intern/flash_attention.py:7-12``), imported by the vision
-tower builder for every model, imports flash-attn at module level
+into ``{"": device}`` for non-CUDA devices while ``load_pretrained_model`` runs; and flash-attn, which
+the replaced ``modeling_llama.py`` (``LlamaFlashAttention2`` hard-coded, lines 607-610) and VILA's
+InternViT module (``llava/model/multimodal_encoder/intern/flash_attention.py:7-12``) import at module
+level, is stood in for by a PyTorch reference where it is not installed
 (``_upstream_shims.flash_attn_placeholder``).
 The builder loads in float16 whatever the device (``builder.py:65``): that is the dtype used.
 """
@@ -72,26 +74,25 @@ class Vila15Adapter(ResearchAdapter):
             commit=VILA_COMMIT,
             how=("tiny random weights built with upstream's LlavaLlamaModel / SigLIP / MultimodalProjector and "
                  "saved with its save_pretrained, loaded through load_pretrained_model on CPU (torch 2.14.1, "
-                 "stock transformers 4.36.2): tests/test_upstream_und.py"),
+                 "transformers 4.36.2 + the repo's transformers_replace files, flash-attn reference): "
+                 "tests/test_upstream_und.py"),
             date="2026-12-01",
         ),
-        notes=("Upstream's environment_setup.sh:18-20 then copies llava/train/transformers_replace/* over the "
-               "installed transformers; its modeling_llama.py hard-codes LlamaFlashAttention2 "
-               "(transformers_replace/models/llama/modeling_llama.py:607-610), so that step needs flash-attn, "
-               "a CUDA-only build (environment_setup.sh:13-14): do it only where flash-attn is installed. The "
-               "replaced files change training-time sequence packing and the attention kernel, not inference "
-               "maths; verified here on stock transformers 4.36.2 (eager attention) on CPU. Upstream pins "
-               "torch 2.0.1 and Python 3.10 (pyproject.toml, environment_setup.sh:4); verified with the main "
-               "environment's torch 2.14.1 on Python 3.11. VILA's InternViT module imports flash-attn "
-               "unconditionally: without it facebench places an import placeholder."),
-        extra={"copy_into_site_packages": {"llava/train/transformers_replace": "transformers"},
-               "copy_into_site_packages_requires": "flash_attn"},
+        notes=("After installing, copy <checkout>/llava/train/transformers_replace/* over the environment's "
+               "transformers package (environment_setup.sh:18-20). That modeling_llama.py hard-codes "
+               "LlamaFlashAttention2 (transformers_replace/models/llama/modeling_llama.py:607-610) and flash-attn "
+               "is a CUDA-only wheel (environment_setup.sh:13-14): where it is missing, facebench stands in with "
+               "a PyTorch reference of the flash-attn functions (baselines/_upstream_shims.py). On the tiny "
+               "test checkpoint, answers with the replaced files + that reference equal those of stock "
+               "transformers 4.36.2 (eager attention). Upstream pins torch 2.0.1 and Python 3.10 "
+               "(pyproject.toml, environment_setup.sh:4); verified with the main environment's torch 2.14.1 "
+               "on Python 3.11."),
+        extra={"copy_into_site_packages": {"llava/train/transformers_replace": "transformers"}},
     )
 
     def load(self) -> None:
         # before ResearchAdapter.load imports the probe module: importing VILA's llava.model pulls in
-        # its InternViT flash-attention module (and, where installed, the replaced modeling_llama),
-        # both of which import flash-attn at module level
+        # the replaced modeling_llama and its InternViT module, both of which import flash-attn
         self._flash_placeholder = flash_attn_placeholder()
         super().load()
 
@@ -113,7 +114,7 @@ class Vila15Adapter(ResearchAdapter):
         out["settings_source"] = dict(self.settings_source)
         if self._loaded:
             out["shims"] = [s for s, used in (
-                ("flash-attn import placeholder", self._flash_placeholder),
+                ("flash-attn PyTorch reference (flash-attn not installed)", self._flash_placeholder),
                 ("SigLIP device_map='cuda' → {'': device}", not is_cuda(self._device))) if used]
         return out
 

@@ -158,3 +158,42 @@ def test_vila15_rejects_an_unknown_conversation_template(tmp_path, tiny_tok, fac
     a = load("vila-1.5")(pretrained=str(tiny_tok), code_path=str(code), conv_mode="nope")
     with pytest.raises(FacebenchError, match="conv_mode 'nope'.*vicuna_v1"):
         a.answer([_q(face)])
+
+
+# ------------------------------------------------------------------------- flash-attn CPU reference
+def test_flash_attn_reference_matches_torch_sdpa():
+    """The placeholder's kernels (used only where flash-attn is not installed) against torch's own
+    scaled_dot_product_attention: full causal attention, one decoding step attending to every cached
+    key (flash-attn 2.1+ aligns the causal mask bottom-right), grouped KV heads, packed variable-length
+    sequences, and the unpad/pad round trip used around them."""
+    import torch
+    import torch.nn.functional as F
+
+    from facebench_baselines._upstream_shims import _REFERENCE as R
+
+    g = torch.Generator().manual_seed(0)
+    b, s, h, hk, d = 2, 7, 4, 2, 8
+    q, k, v = (torch.randn(b, s, n, d, generator=g) for n in (h, hk, hk))
+
+    def sdpa(q, k, v, causal):  # (B, S, H, D) layout → torch's (B, H, S, D)
+        k, v = k.repeat_interleave(h // k.shape[2], 2), v.repeat_interleave(h // v.shape[2], 2)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=causal)
+        return out.transpose(1, 2)
+
+    for causal in (False, True):
+        assert torch.allclose(R["flash_attn_func"](q, k, v, 0.0, causal=causal), sdpa(q, k, v, causal), atol=1e-5)
+    step = R["flash_attn_func"](q[:, -1:], k, v, 0.0, causal=True)  # last query sees all 7 keys
+    assert torch.allclose(step, sdpa(q, k, v, True)[:, -1:], atol=1e-5)
+    assert torch.allclose(R["flash_attn_func"](q, k, v, 0.0, softmax_scale=0.5),
+                          sdpa(q * 0.5 * d ** 0.5, k, v, False), atol=1e-5)
+
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]])  # left padding, as in batched prompts
+    qu, idx, cu, mx = R["unpad_input"](q, mask)
+    assert qu.shape == (12, h, d) and cu.tolist() == [0, 5, 12] and mx == 7 and cu.dtype == torch.int32
+    ku, vu = R["index_first_axis"](k.reshape(b * s, hk, d), idx), R["index_first_axis"](v.reshape(b * s, hk, d), idx)
+    out = R["pad_input"](R["flash_attn_varlen_func"](qu, ku, vu, cu, cu, mx, mx, 0.0, causal=True), idx, b, s)
+    assert torch.allclose(out[0, 2:], sdpa(q[:1, 2:], k[:1, 2:], v[:1, 2:], True)[0], atol=1e-5)
+    assert torch.allclose(out[1], sdpa(q[1:], k[1:], v[1:], True)[0], atol=1e-5)
+    assert float(out[0, :2].abs().sum()) == 0.0  # padded rows stay zero
+    with pytest.raises(NotImplementedError, match="dropout"):
+        R["flash_attn_func"](q, k, v, 0.1)
