@@ -13,6 +13,10 @@ adapter's ``info()`` so results say it was used. Nothing here edits an upstream 
   any other flash-attn function raises a clear error when called.
 - ``tensor_cuda_goes_to(device)``: upstream code that hard-codes ``tensor.cuda()`` (VILA-U's
   ``generate_content``) gets ``tensor.to(device)`` instead while the call runs.
+- ``python310_dataclass_defaults(prefix)``: code written for Python 3.10 that uses a dataclass
+  instance as another dataclass's field default (VILA-U's rqtransformer config), which Python 3.11+
+  rejects at import; while such a package is imported, its own dataclasses are made hashable by
+  identity, which is exactly what 3.10 allowed (the default instance is shared, as it was there).
 - ``patched(obj, name, value)``: replace one attribute for the duration of a call.
 """
 from __future__ import annotations
@@ -185,3 +189,29 @@ def tensor_cuda_goes_to(device: str) -> Iterator[None]:
 
     with patched(torch.Tensor, "cuda", _to_device):
         yield
+
+
+@contextmanager
+def python310_dataclass_defaults(module_prefix: str) -> Iterator[bool]:
+    """While the block runs (wrap the first import of the package), dataclasses defined in modules
+    under ``module_prefix`` get ``object.__hash__`` when ``@dataclass`` left them unhashable, so
+    Python 3.11+'s "mutable default" check accepts an instance of one as a field default. Yields
+    whether the shim was needed (False on Python < 3.11)."""
+    if sys.version_info < (3, 11):
+        yield False
+        return
+    import dataclasses
+
+    original = dataclasses.dataclass
+
+    def dataclass(cls=None, /, **kwargs):
+        def wrap(c):
+            out = original(c, **kwargs)
+            if str(getattr(out, "__module__", "")).startswith(module_prefix) and out.__hash__ is None:
+                out.__hash__ = object.__hash__
+            return out
+
+        return wrap if cls is None else wrap(cls)
+
+    with patched(dataclasses, "dataclass", dataclass):
+        yield True

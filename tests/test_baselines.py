@@ -445,47 +445,6 @@ def test_janusflow_plumbing(tmp_path, face, clean_imports):
     assert [c for c in calls if c[0] == "generate"][-1] == ("generate", 512, False)
 
 
-FAKE_VILAU = {"vila_u/__init__.py": '''
-import torch
-from PIL import Image as _PIL
-CALLS = []
-class Image:
-    def __init__(self, path):
-        self.size = _PIL.open(path).size
-class _GC:
-    max_new_tokens, do_sample = 10, True
-class _Model:
-    default_generation_config = _GC()
-    def generate_image_content(self, prompt, cfg, n):
-        CALLS.append(("gen", prompt, cfg, n))
-        return torch.randint(0, 256, (n, 3, 16, 16)).float()
-    def generate_content(self, parts, generation_config=None):
-        CALLS.append(("und", [type(p).__name__ for p in parts], generation_config.max_new_tokens,
-                      generation_config.do_sample))
-        return f"{parts[-1]} | {parts[0].size[0]}x{parts[0].size[1]}"
-def load(path):
-    CALLS.append(("load", str(path)))
-    return _Model()
-'''}
-
-
-def test_vila_u_plumbing(tmp_path, face, clean_imports):
-    code = _write(tmp_path / "vilau_code", FAKE_VILAU)
-    a = load("vila-u")(pretrained="mit-han-lab/vila-u-7b-256", code_path=str(code))
-    fp = a.fingerprint()
-    assert a.info()["code"].startswith("file:")  # no git checkout: the code is identified by its file hash
-    out = a.generate_images([GenRequest("a", "a man", n=2, seed=3, width=32, height=32)])[0]
-    again = a.generate_images([GenRequest("a", "a man", n=2, seed=3, width=32, height=32)])[0]
-    assert [x.tobytes() for x in out] == [x.tobytes() for x in again] and out[0].tobytes() != out[1].tobytes()
-    calls = sys.modules["vila_u"].CALLS
-    assert ("gen", "a man", 3.0, 1) in calls and ("load", "mit-han-lab/vila-u-7b-256") in calls
-    assert a.answer([_q(face)]) == ["Is she smiling? | 30x40"]
-    assert calls[-1] == ("und", ["Image", "str"], 256, False)
-    assert a.fingerprint() == fp  # loading does not change the identity used in cache keys
-    (code / "vila_u" / "__init__.py").write_text(FAKE_VILAU["vila_u/__init__.py"] + "# changed\n")
-    assert load("vila-u")(pretrained="mit-han-lab/vila-u-7b-256", code_path=str(code)).fingerprint() != fp
-
-
 FAKE_LLAVA = {
     "llava/__init__.py": "",
     "llava/constants.py": "IMAGE_TOKEN_INDEX = -200\nDEFAULT_IMAGE_TOKEN = '<image>'\n",

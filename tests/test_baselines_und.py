@@ -197,3 +197,87 @@ def test_flash_attn_reference_matches_torch_sdpa():
     assert float(out[0, :2].abs().sum()) == 0.0  # padded rows stay zero
     with pytest.raises(NotImplementedError, match="dropout"):
         R["flash_attn_func"](q, k, v, 0.1)
+
+
+# ------------------------------------------------------------------------------------------ VILA-U
+# vila-u@096623c's API: vila_u.load(model_path, devices=None, **kwargs) → load_pretrained_model(model_path,
+# model_dtype=torch.bfloat16, device_map="auto", device="cuda"); generate_content / generate_image_content
+# call tensor.cuda() themselves (vila_u_arch.py:604,619-628), which the stand-in mimics by requiring
+# tensors to come back on the model's device.
+FAKE_VILAU = {
+    "vila_u/__init__.py": '''
+import copy
+import torch
+from PIL import Image as _PIL
+from . import conversation
+CALLS = []
+class Image:
+    def __init__(self, path):
+        self.path = path
+class _GC:
+    def __init__(self):
+        self.max_new_tokens, self.do_sample, self.temperature, self.top_p, self.num_beams = 20, True, 0.6, 0.9, 1
+    def update(self, **kw):
+        unused = {k: v for k, v in kw.items() if not hasattr(self, k)}
+        for k, v in kw.items():
+            if hasattr(self, k):
+                setattr(self, k, v)
+        return unused
+class _Model:
+    def __init__(self, device, dtype):
+        self.device, self.dtype = torch.device(device), dtype
+    @property
+    def default_generation_config(self):
+        return copy.deepcopy(_GC())
+    def _on_device(self, t):
+        moved = t.cuda()  # upstream hard-codes .cuda()
+        assert moved.device == self.device, (moved.device, self.device)
+        return moved
+    def generate_image_content(self, prompt, cfg=3.0, generation_nums=1):
+        self._on_device(torch.zeros(2))
+        CALLS.append(("gen", prompt, cfg, generation_nums, conversation.default_conversation.name))
+        return torch.randint(0, 256, (generation_nums, 3, 16, 16)).float()
+    def generate_content(self, prompt, generation_config=None):
+        self._on_device(torch.zeros(2))
+        image = [p for p in prompt if isinstance(p, (Image, _PIL.Image))][0]
+        size = image.size if isinstance(image, _PIL.Image) else _PIL.open(image.path).size
+        g = generation_config
+        CALLS.append(("und", [type(p).__name__ for p in prompt], g.max_new_tokens, g.do_sample, g.temperature,
+                      conversation.default_conversation.name))
+        return f"{prompt[-1]} | {size[0]}x{size[1]}"
+def load(model_path, devices=None, **kwargs):
+    conversation.default_conversation = conversation.conv_templates["v0"]  # auto_set_conversation_mode
+    return _load_pretrained_model(model_path, **kwargs)
+def _load_pretrained_model(model_path, model_dtype=torch.bfloat16, device_map="auto", device="cuda", **kwargs):
+    CALLS.append(("load", str(model_path), str(model_dtype), device))
+    return _Model(device, model_dtype)
+''',
+    "vila_u/conversation.py": '''
+class Conversation:
+    def __init__(self, name):
+        self.name = name
+    def copy(self):
+        return Conversation(self.name)
+conv_templates = {"vicuna_v1": Conversation("vicuna_v1"), "v0": Conversation("v0")}
+default_conversation = conv_templates["vicuna_v1"]
+''',
+}
+
+
+def test_vila_u_plumbing(tmp_path, face, clean_imports):
+    code = _write(tmp_path / "vilau_code", FAKE_VILAU)
+    a = load("vila-u")(pretrained="mit-han-lab/vila-u-7b-256", code_path=str(code))
+    fp = a.fingerprint()
+    assert a.info()["code"].startswith("file:")  # no git checkout: the code is identified by its file hash
+    out = a.generate_images([GenRequest("a", "a man", n=2, seed=3, width=32, height=32)])[0]
+    again = a.generate_images([GenRequest("a", "a man", n=2, seed=3, width=32, height=32)])[0]
+    assert [x.tobytes() for x in out] == [x.tobytes() for x in again] and out[0].tobytes() != out[1].tobytes()
+    calls = sys.modules["vila_u"].CALLS
+    assert ("load", "mit-han-lab/vila-u-7b-256", "torch.bfloat16", "cpu") in calls  # bfloat16 even on CPU
+    assert ("gen", "a man", 3.0, 1, "vicuna_v1") in calls
+    assert a.answer([_q(face)]) == ["Is she smiling? | 30x40"]
+    assert calls[-1] == ("und", ["Image", "str"], 4096, False, 0.0, "vicuna_v1")  # PIL image, greedy
+    assert a.answer([_q(face, max_new_tokens=7)]) and calls[-1][2] == 7
+    assert a.fingerprint() == fp  # loading does not change the identity used in cache keys
+    (code / "vila_u" / "__init__.py").write_text(FAKE_VILAU["vila_u/__init__.py"] + "# changed\n")
+    assert load("vila-u")(pretrained="mit-han-lab/vila-u-7b-256", code_path=str(code)).fingerprint() != fp

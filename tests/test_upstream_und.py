@@ -174,3 +174,128 @@ def test_vila15_loads_real_checkpoint_layout_and_answers_as_run_vila(vila15, fac
     assert got == want and got  # a random model still says something
     assert a.answer([_q(face, max_new_tokens=12)])[0] == got  # greedy: the same again
     a.close()
+
+
+# ------------------------------------------------------------------------------------------ VILA-U
+def build_tiny_vila_u(out: Path) -> Path:
+    """A VILA-U checkpoint (``llm/``, ``vision_tower/``, ``mm_projector/`` + top config) written by
+    upstream's ``VILAULlamaModel.save_pretrained`` (``vila_u/model/vila_u_arch.py:103-146``): a 2-layer
+    Llama whose tokenizer already holds the image/video start/end tokens (as a trained checkpoint's
+    does, so loading adds none), and the 256² tower — upstream derives image size and token count from
+    ``hidden_size == 1024`` (``rqvaesigliptransformer_encoder.py:22-29``), so the SigLIP width stays
+    1024 with 2 layers and a 64-wide MLP; RQ-VAE with a 1024-code shared codebook (≥ the sampler's
+    top-k of 900), depth 4; RQ-Transformer of one 32-wide layer; a 32-channel 5-level decoder. The
+    LLM's generation config is LLaMA-2's (sampling, temperature 0.6, top-p 0.9): upstream's image loop
+    only runs in ``sample`` (``vila_u/train/transformers_replace/generation/utils.py:1755-1783``)."""
+    import torch
+    from tiny_models import write_tiny_sentencepiece
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, LlamaTokenizer
+
+    from vila_u.constants import (
+        DEFAULT_IM_END_TOKEN,
+        DEFAULT_IM_START_TOKEN,
+        DEFAULT_VI_END_TOKEN,
+        DEFAULT_VI_START_TOKEN,
+    )
+    from vila_u.model import VILAULlamaConfig, VILAULlamaModel
+    from vila_u.model.multimodal_encoder.rqvaesigliptransformer import (
+        RQVAESIGLIPTransformer,
+        RQVAESIGLIPTransformerConfig,
+    )
+    from vila_u.model.multimodal_encoder.rqvaesigliptransformer.rqvaesiglip.siglip.configuration_siglip import (
+        SiglipConfig,
+    )
+
+    src = out / "src"
+    tok = LlamaTokenizer(vocab_file=str(write_tiny_sentencepiece(src / "tokenizer.model")), legacy=False)
+    tok.add_tokens([DEFAULT_IM_START_TOKEN, DEFAULT_IM_END_TOKEN, DEFAULT_VI_START_TOKEN, DEFAULT_VI_END_TOKEN],
+                   special_tokens=True)
+    tok.save_pretrained(src / "llm")
+    torch.manual_seed(0)
+    hidden = 32
+    llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=64,
+                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                                       max_position_embeddings=1024, initializer_range=0.2, bos_token_id=1,
+                                       eos_token_id=2))
+    llm.generation_config = GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=0, do_sample=True,
+                                             temperature=0.6, top_p=0.9)
+    llm.save_pretrained(src / "llm")
+    SiglipConfig(text_config=dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, max_position_embeddings=16),
+                 vision_config=dict(hidden_size=1024, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                    image_size=256, patch_size=16)).save_pretrained(src / "siglip")
+    tower = RQVAESIGLIPTransformerConfig(
+        rqvaesiglip=dict(embed_dim=1024, n_embed=1024, latent_shape=[16, 16, 1024], code_shape=[16, 16, 4],
+                         shared_codebook=True, restart_unused_codes=True, pretrained_model=str(src / "siglip"),
+                         architectures=["RQVAESiglipModel"],
+                         ddconfig=dict(double_z=False, z_channels=32, resolution=256, in_channels=3, out_ch=3, ch=32,
+                                       ch_mult=[1, 1, 1, 1, 1], num_res_blocks=1, attn_resolutions=[], dropout=0.0)),
+        rqtransformer=dict(block_size=[16, 16, 4], input_embed_dim_1=1024, input_embed_dim_2=hidden, embed_dim=32,
+                           vocab_size=1024, head={"block": {"n_head": 2}, "n_layer": 1}, architectures=["RQTransformer"]),
+        hidden_size=1024, architectures=["RQVAESIGLIPTransformer"])
+    RQVAESIGLIPTransformer(tower).save_pretrained(src / "vision_tower")
+    cfg = VILAULlamaConfig(llm_cfg=str(src / "llm"), vision_tower_cfg=str(src / "vision_tower"),
+                           mm_projector_cfg="mlp2x_gelu", architectures=["VILAULlamaModel"], mm_use_im_start_end=True,
+                           mm_use_vi_start_end=True, mm_use_im_patch_token=False, image_aspect_ratio="resize")
+    cfg.model_dtype = "torch.float32"
+    VILAULlamaModel(cfg).save_pretrained(str(out / "vila-u-tiny"))
+    return out / "vila-u-tiny"
+
+
+@pytest.fixture(scope="module")
+def vila_u(tmp_path_factory):
+    from facebench_baselines._upstream_shims import flash_attn_placeholder, python310_dataclass_defaults
+    from facebench_baselines.vila_u import VilaUAdapter
+
+    code = _checkout("vila-u")
+    _needs_environment(VilaUAdapter)
+    flash_attn_placeholder()
+    sys.path.insert(0, str(code))
+    try:
+        with python310_dataclass_defaults("vila_u"):
+            importlib.import_module("vila_u")
+        ckpt = build_tiny_vila_u(tmp_path_factory.mktemp("vila_u"))
+        a = VilaUAdapter(pretrained=str(ckpt), code_path=str(code))
+        a.load()
+        yield a
+        a.close()
+    finally:
+        _forget(("vila_u",), code)
+
+
+def test_vila_u_answers_as_its_eval_wrapper(vila_u, face):
+    """Equal to ``generate_content([PIL image, question])`` with the default generation config updated
+    the way ``vila_u/eval/lmms/models/vila_u.py:76-77`` does for LLaVA-Bench (greedy), in vicuna_v1."""
+    from PIL import Image
+
+    from facebench_baselines._upstream_shims import tensor_cuda_goes_to
+
+    got = vila_u.answer([_q(face, max_new_tokens=10)])[0]
+    conv = importlib.import_module("vila_u.conversation")
+    assert conv.default_conversation.get_prompt() == conv.conv_templates["vicuna_v1"].get_prompt()
+    model = vila_u._m_model
+    config = model.default_generation_config
+    config.update(do_sample=False, temperature=0, top_p=1.0, num_beams=1, max_new_tokens=10)
+    with tensor_cuda_goes_to("cpu"):
+        want = model.generate_content([Image.open(face).convert("RGB"), "Is she smiling?"], generation_config=config)
+    assert got == want.strip() and got
+    info = vila_u.info()
+    assert info["dtype"] == "bfloat16" and info["settings"]["conv_mode"] == "vicuna_v1"
+    assert "Tensor.cuda() → .to(device) during upstream calls" in info["shims"]
+    assert info["code"].startswith("git:096623cef36a")
+
+
+def test_vila_u_generates_as_inference_py(vila_u):
+    """Image k of a request = ``generate_image_content(prompt, cfg=3.0, 1)`` (``inference.py:39,71``)
+    after seeding the global RNGs with ``seed + k``; 256² (the 1024-wide tower's size); seeds differ."""
+    from facebench.adapters.research import seeded, to_pil
+    from facebench.types import GenRequest
+    from facebench_baselines._upstream_shims import tensor_cuda_goes_to
+
+    imgs = vila_u.generate_images([GenRequest("a", "a smiling woman", n=2, seed=3, width=256, height=256)])[0]
+    seeded(4)
+    with tensor_cuda_goes_to("cpu"):
+        ref = vila_u._m_model.generate_image_content("a smiling woman", 3.0, 1)
+    assert ref.shape == (1, 3, 256, 256)
+    assert imgs[1].tobytes() == to_pil(ref[0], value_range=(0.0, 255.0)).tobytes()
+    assert imgs[0].tobytes() != imgs[1].tobytes()
