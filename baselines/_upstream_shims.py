@@ -13,6 +13,9 @@ adapter's ``info()`` so results say it was used. Nothing here edits an upstream 
   any other flash-attn function raises a clear error when called.
 - ``tensor_cuda_goes_to(device)``: upstream code that hard-codes ``tensor.cuda()`` (VILA-U's
   ``generate_content``) gets ``tensor.to(device)`` instead while the call runs.
+- ``default_device(device)``: upstream scripts that make every new tensor a CUDA tensor
+  (``torch.set_default_tensor_type('torch.cuda.FloatTensor')``, TokenFlow's t2i script) get the same,
+  for the adapter's device and only while the call runs.
 - ``python310_dataclass_defaults(prefix)``: code written for Python 3.10 that uses a dataclass
   instance as another dataclass's field default (VILA-U's rqtransformer config), which Python 3.11+
   rejects at import; while such a package is imported, its own dataclasses are made hashable by
@@ -215,3 +218,12 @@ def python310_dataclass_defaults(module_prefix: str) -> Iterator[bool]:
 
     with patched(dataclasses, "dataclass", dataclass):
         yield True
+
+
+@contextmanager
+def default_device(device: str) -> Iterator[None]:
+    """New tensors are created on ``device`` while the block runs (``torch.device`` as a context)."""
+    import torch
+
+    with torch.device(device):
+        yield

@@ -281,3 +281,108 @@ def test_vila_u_plumbing(tmp_path, face, clean_imports):
     assert a.fingerprint() == fp  # loading does not change the identity used in cache keys
     (code / "vila_u" / "__init__.py").write_text(FAKE_VILAU["vila_u/__init__.py"] + "# changed\n")
     assert load("vila-u")(pretrained="mit-han-lab/vila-u-7b-256", code_path=str(code)).fingerprint() != fp
+
+
+# ---------------------------------------------------------------------------------------- TokenFlow
+# TokenFlow@9812da0: t2i/llava_t2i (generation) and i2t/llava (understanding; LLaVA's builder order
+# (model_path, model_base, model_name, ..., device="cuda", overwrite_config=None) and a VQTower that
+# asserts its tokenizer file exists locally, vision_tokenizer.py:142).
+FAKE_TOKENFLOW_T2I = {
+    "t2i/llava_t2i/__init__.py": "",
+    "t2i/llava_t2i/model/__init__.py": '''
+import torch
+CALLS = []
+class _Cfg:
+    tokenizer_model_max_length, mm_vision_vq_type, use_cache = 256, "TOKEN_FLOW", True
+class _VT:
+    def to(self, *a, **k):
+        return self
+class LlavaLlamaForCausalLM:
+    def __init__(self):
+        self.config = _Cfg()
+        self.device = torch.device("cpu")
+    @classmethod
+    def from_pretrained(cls, path, attn_implementation=None, mm_vision_tower=None):
+        CALLS.append(("load", str(path), attn_implementation, str(mm_vision_tower)))
+        return cls()
+    def eval(self):
+        return self
+    def to(self, *a, **k):
+        return self
+    def get_vision_tower(self):
+        return _VT()
+    def reinit_image_token_start_end(self, tok):
+        CALLS.append(("reinit",))
+    def autoregressive_infer_cfg(self, B, prefix_text_codes=None, g_seed=None, cfg=1.5, topk_list=None,
+                                 topp_list=None, **kw):
+        assert all(c.device == self.device for c in prefix_text_codes)  # ids and model on one device
+        assert len(prefix_text_codes) == 2 * B  # prompts then negatives
+        CALLS.append(("infer", B, len(prefix_text_codes), cfg, list(topk_list), list(topp_list), g_seed))
+        g = torch.Generator().manual_seed(g_seed)
+        return [torch.randint(0, 256, (16, 16, 3), generator=g) for _ in range(B)]
+''',
+    "t2i/llava_t2i/dataset/__init__.py": "",
+    "t2i/llava_t2i/dataset/process.py": '''
+import torch
+def crop_and_encode_text_and_img(tokenizer, text, image, max_text_token_num):
+    ids = tokenizer(text)["input_ids"][:max_text_token_num]
+    return torch.tensor(ids), len(ids)  # on the default device, as upstream's torch.tensor(...)
+''',
+}
+
+TOKENFLOW_I2T_BUILDER = MODEL_STANDIN + '''
+import os
+class LlavaQwen(_Model):
+    def generate(self, inputs=None, images=None, image_sizes=None, **kwargs):
+        pix = self._check_pixels(images)
+        CALLS.append(dict(images_is_list=isinstance(images, list), pixels=tuple(pix.shape), image_sizes=image_sizes,
+                          has_mask="attention_mask" in kwargs, **{k: v for k, v in kwargs.items() if k != "attention_mask"}))
+        return inputs[:, inputs[0] != -200]
+def load_pretrained_model(model_path, model_base, model_name, load_8bit=False, load_4bit=False, device_map="auto",
+                          device="cuda", use_flash_attn=False, overwrite_config=None, **kwargs):
+    from transformers import AutoTokenizer
+    tower = (overwrite_config or {}).get("mm_vision_tower", "/cluster/path/tokenflow_siglip_32k.pt")
+    assert os.path.exists(tower), "VQGAN model path is invalid: %s" % tower
+    CALLS.append(dict(load=str(model_path), name=model_name, base=model_base, device=device, tower=tower))
+    return AutoTokenizer.from_pretrained(model_path), LlavaQwen(), "image-processor", 2048
+'''
+
+
+def test_tokenflow_plumbing(tmp_path, tiny_tok, face, clean_imports):
+    files = dict(FAKE_TOKENFLOW_T2I)
+    files.update({f"i2t/{k}": v for k, v in LLAVA_COMMON.items()})
+    files["i2t/llava/model/builder.py"] = TOKENFLOW_I2T_BUILDER
+    code = _write(tmp_path / "tokenflow_code", files)
+    vq = tmp_path / "tokenflow_clipb_32k_enhanced.pt"
+    vq.write_bytes(b"fake")
+    siglip = tmp_path / "tokenflow_siglip_32k.pt"
+    siglip.write_bytes(b"fake")
+    a = load("tokenflow")(pretrained=str(tiny_tok), tokenizer_path=str(vq), und_pretrained=str(tiny_tok),
+                          und_tokenizer_path=str(siglip), code_path=str(code))
+    out = a.generate_images([GenRequest("a", "a woman", n=2, seed=7, width=24, height=24)])[0]
+    calls = sys.modules["llava_t2i.model"].CALLS
+    assert ("load", str(tiny_tok), "eager", str(vq)) in calls and ("reinit",) in calls
+    infer = [c for c in calls if c[0] == "infer"]
+    assert infer == [("infer", 1, 2, 7.5, [600], [0.6], 7), ("infer", 1, 2, 7.5, [600], [0.6], 8)]
+    assert out[0].size == (24, 24) and out[0].tobytes() != out[1].tobytes()
+    ans = a.answer([_q(face)])
+    assert ans == ["<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user: \nIs she smiling?<|im_end|>\n"
+                   "<|im_start|>assistant:"]
+    builder = sys.modules["llava.model.builder"]
+    assert builder.CALLS[0] == dict(load=str(tiny_tok), name="tok", base=None, device="cpu", tower=str(siglip))
+    gen = builder.CALLS[-1]
+    assert not gen["images_is_list"] and gen["image_sizes"] == [(30, 40)] and gen["has_mask"]
+    assert (gen["do_sample"], gen["temperature"], gen["num_beams"], gen["max_new_tokens"]) == (False, 0.0, 1, 1024)
+    assert "stopping_criteria" not in gen and gen["pad_token_id"] is not None
+    assert a.info()["understanding_dtype"] == "float16"
+
+
+def test_tokenflow_understanding_needs_the_siglip_tokenizer_file(tmp_path, tiny_tok, face, clean_imports):
+    files = dict(FAKE_TOKENFLOW_T2I)
+    files.update({f"i2t/{k}": v for k, v in LLAVA_COMMON.items()})
+    files["i2t/llava/model/builder.py"] = TOKENFLOW_I2T_BUILDER
+    code = _write(tmp_path / "tokenflow_code", files)
+    a = load("tokenflow")(pretrained=str(tiny_tok), und_pretrained=str(tiny_tok), code_path=str(code),
+                          und_tokenizer_path=str(tmp_path / "missing.pt"))
+    with pytest.raises(FacebenchError, match="und_tokenizer_path"):
+        a.answer([_q(face)])
