@@ -11,6 +11,10 @@ def resolve_file(spec: str, what: str) -> str:
     p = Path(spec).expanduser()
     if p.exists():
         return str(p)
+    if spec.startswith(("/", "./", "../", "~")):  # a path, not a hub id: say so instead of asking the hub
+        from facebench.errors import FacebenchError
+
+        raise FacebenchError(f"{what} '{spec}' does not exist; give a local file or 'owner/repo/file' on the hub")
     parts = spec.split("/")
     if len(parts) >= 3:
         from huggingface_hub import hf_hub_download

@@ -10,6 +10,7 @@ Builders (each returns the folder it wrote):
   ``build_tiny_llava(path)``      LLaVA-1.5 layout (CLIP vision tower + Llama), ``llava-hf`` chat template
   ``build_tiny_qwen2_vl(path)``   Qwen2-VL (dynamic resolution, M-RoPE), Qwen chat template
   ``build_tiny_sd(path)``         diffusers StableDiffusionPipeline (UNet, VAE, CLIP text encoder)
+  ``write_tiny_sentencepiece(path)`` a LLaMA-style SentencePiece ``tokenizer.model`` (for slow tokenizers)
 """
 from __future__ import annotations
 
@@ -46,12 +47,20 @@ def _bpe_tokenizer(specials: list[str], vocab_size: int = 400):
     return tok
 
 
-def _fast_tokenizer(tok, **kwargs):
-    from transformers import PreTrainedTokenizerFast
+def _fast_tokenizer(tok, model_class: str | None = None, **kwargs):
+    """Wrap a ``tokenizers.Tokenizer`` for transformers. ``model_class`` names the tokenizer class the
+    model's processor insists on in transformers 4.x (Janus: ``LlamaTokenizerFast``, Qwen2-VL:
+    ``Qwen2TokenizerFast``; ``ProcessorMixin`` type-checks it); 5.x processors accept the generic
+    fast tokenizer and reload a byte-level ``LlamaTokenizer`` as the generic backend anyway, so there
+    the generic class is kept. The Llama class gets no automatic bos/eos, so both give the same ids."""
+    import transformers
 
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, model_input_names=["input_ids", "attention_mask"], padding_side="left", **kwargs
-    )
+    cls = transformers.PreTrainedTokenizerFast
+    if model_class and int(transformers.__version__.split(".")[0]) < 5:
+        cls = getattr(transformers, model_class)
+        if model_class == "LlamaTokenizerFast":
+            kwargs = dict(add_bos_token=False, add_eos_token=False, legacy=False, **kwargs)
+    return cls(tokenizer_object=tok, model_input_names=["input_ids", "attention_mask"], padding_side="left", **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------- Janus
@@ -92,6 +101,7 @@ def build_tiny_janus(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     tok = _fast_tokenizer(
         _bpe_tokenizer(JANUS_SPECIALS),
+        "LlamaTokenizerFast",
         bos_token=JANUS_SPECIALS[0],
         eos_token=JANUS_SPECIALS[1],
         pad_token=JANUS_SPECIALS[2],
@@ -107,8 +117,11 @@ def build_tiny_janus(path: str | Path, seed: int = 0) -> Path:
                   projection_dim=32, mlp_ratio=2.0, num_image_tokens=16, depth=2)
     vq = dict(embed_dim=8, num_embeddings=64, latent_channels=32, base_channels=32, channel_multiplier=[1, 2],
               num_res_blocks=1, projection_dim=32, image_token_embed_dim=32, num_hidden_layers=1)
+    # initializer_range at the top level too: 4.x initialises the generation head from it (0.02 by
+    # default, which makes a random model's image-token distribution uniform, so prompts and guidance
+    # stop mattering); 5.x takes the text config's
     cfg = JanusConfig(text_config=text.to_dict(), vision_config=vision, vq_config=vq,
-                      image_token_id=tok.convert_tokens_to_ids(JANUS_SPECIALS[3]))
+                      image_token_id=tok.convert_tokens_to_ids(JANUS_SPECIALS[3]), initializer_range=0.2)
     torch.manual_seed(seed)
     model = JanusForConditionalGeneration(cfg).eval()
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -181,6 +194,15 @@ QWEN_CHAT_TEMPLATE = (  # Qwen2-VL-Instruct's template, shortened (no video, no 
 )
 
 
+def _mrope_config(section: list[int], theta: float) -> dict:
+    """Qwen2-VL's multimodal RoPE: 5.x reads ``rope_parameters``, 4.x ``rope_scaling`` + ``rope_theta``."""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return {"rope_parameters": {"rope_type": "default", "mrope_section": section, "rope_theta": theta}}
+    return {"rope_scaling": {"type": "mrope", "mrope_section": section}, "rope_theta": theta}
+
+
 def build_tiny_qwen2_vl(path: str | Path, seed: int = 0) -> Path:
     """Qwen2-VL with patch 4, merge 2 and a 16²–64² pixel budget (images become 2×2–4×4 merged tokens)."""
     import torch
@@ -195,14 +217,15 @@ def build_tiny_qwen2_vl(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
-    tok = _fast_tokenizer(_bpe_tokenizer(specials), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+    tok = _fast_tokenizer(_bpe_tokenizer(specials), "Qwen2TokenizerFast", eos_token="<|im_end|>",
+                          pad_token="<|endoftext|>",
                           extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
                                                 "vision_start_token": "<|vision_start|>",
                                                 "vision_end_token": "<|vision_end|>"})
     ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
     text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.2,
-                rope_parameters={"rope_type": "default", "mrope_section": [1, 1, 2], "rope_theta": 10000.0},
+                **_mrope_config([1, 1, 2], 10000.0),
                 bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     vision = dict(depth=2, embed_dim=32, hidden_size=32, mlp_ratio=2, num_heads=4, patch_size=4,
                   spatial_merge_size=2, temporal_patch_size=2)
@@ -302,6 +325,27 @@ def build_tiny_tokenizer(path: str | Path) -> Path:
     tok = _fast_tokenizer(_bpe_tokenizer(specials), bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                           pad_token="<pad>")
     tok.save_pretrained(path)
+    return path
+
+
+def write_tiny_sentencepiece(path: str | Path, vocab_size: int = 400) -> Path:
+    """A LLaMA-style SentencePiece BPE model (``<unk>``=0, ``<s>``=1, ``</s>``=2, byte fallback, so any
+    text encodes) trained in memory on CORPUS and written to ``path`` (a ``tokenizer.model`` file):
+    research code that loads ``LlamaTokenizer(use_fast=False)`` needs one. One training thread makes
+    it byte-identical across runs. Needs the ``sentencepiece`` package."""
+    import io
+
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS * 4), model_writer=buf, vocab_size=vocab_size, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, num_threads=1, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        minloglevel=2,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -48,6 +48,18 @@ class JanusAdapter(HFVLMAdapter):
 
         return require("transformers", "hf", self.name).JanusForConditionalGeneration
 
+    def load(self) -> None:
+        """Load, then make the processor expand ``<image_placeholder>`` into as many tokens as the
+        checkpoint's vision encoder yields: transformers 4.57's ``JanusProcessor`` hard-codes 576
+        (``processing_janus.py:72``, right for the released 384 px / patch 16 Janus models, wrong for
+        any other size), 5.x reads it from the processor config. A no-op where they agree."""
+        first = self._model is None
+        super().load()
+        if first:
+            want = getattr(getattr(self._model.config, "vision_config", None), "num_image_tokens", None)
+            if want and getattr(self._processor, "num_image_tokens", want) != want:
+                self._processor.num_image_tokens = int(want)
+
     def info(self) -> dict[str, Any]:
         out = super().info()
         out.update(guidance_scale=self.guidance_scale, temperature=self.temperature)
