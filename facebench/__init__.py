@@ -15,4 +15,12 @@ def evaluate(model: Any, tasks: Any, **kwargs: Any) -> dict[str, Any]:
     return _evaluate(model, tasks, **kwargs)
 
 
-__all__ = ["evaluate", "__version__"]
+def simple_evaluate(model: Any, model_args: Any = None, tasks: Any = (), **kwargs: Any) -> dict[str, Any]:
+    """lm-eval-style entry (string ``model_args``, ``log_samples=True`` returns samples); see
+    ``facebench.runner.simple_evaluate``."""
+    from facebench.runner import simple_evaluate as _simple
+
+    return _simple(model, model_args, tasks, **kwargs)
+
+
+__all__ = ["evaluate", "simple_evaluate", "__version__"]

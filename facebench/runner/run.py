@@ -487,4 +487,23 @@ def evaluate(model: str | ModelAdapter, tasks: list[str] | str, **kwargs: Any) -
     return run(RunConfig(model=model, tasks=list(tasks), **kwargs)).results
 
 
-__all__ = ["Run", "RunConfig", "RunOutcome", "TaskWork", "evaluate", "make_adapter", "run"]
+def simple_evaluate(model: str | ModelAdapter, model_args: str | dict[str, Any] | None = None,
+                    tasks: list[str] | str = (), log_samples: bool = False, gen_kwargs: str | dict[str, Any] | None = None,
+                    **kwargs: Any) -> dict[str, Any]:
+    """lm-eval's ``simple_evaluate``: ``model_args``/``gen_kwargs`` as ``"k=v,..."`` strings or dicts,
+    ``tasks`` a list or a comma-separated string. Returns the results dict; with ``log_samples``
+    also ``results["samples"] = {task: [per-sample records]}`` (read back from the run's files)."""
+    from facebench.adapters.base import parse_model_args
+
+    margs = parse_model_args(model_args) if isinstance(model_args, str) else dict(model_args or {})
+    gkw = parse_model_args(gen_kwargs) if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
+    names = [t for t in tasks.split(",") if t] if isinstance(tasks, str) else list(tasks)
+    out = run(RunConfig(model=model, tasks=names, model_args=margs, gen_kwargs=gkw, **kwargs))
+    results = dict(out.results)
+    if log_samples:
+        results["samples"] = {t: R.read_jsonl(out.run_dir / e["files"]["samples"])
+                              for t, e in results["tasks"].items() if (e.get("files") or {}).get("samples")}
+    return results
+
+
+__all__ = ["Run", "RunConfig", "RunOutcome", "TaskWork", "evaluate", "make_adapter", "run", "simple_evaluate"]
