@@ -178,6 +178,8 @@ class WorkerAdapter(ModelAdapter):
             raise FacebenchError(f"the restarted worker for model '{self.label}' has fingerprint {reply['fingerprint']}, "
                                  f"not {self._hello['fingerprint']}: its code or weights changed during the run")
         self._hello = reply
+        if isinstance(reply.get("model_args"), dict):
+            self.model_args = reply["model_args"]  # as the adapter records them (defaults filled in)
 
     def _read_replies(self, proc: subprocess.Popen, q: queue.Queue) -> None:
         assert proc.stdout is not None
@@ -230,6 +232,9 @@ class WorkerAdapter(ModelAdapter):
             raise self._down(f"broke the protocol ({item})")
         self._busy = False
         return item
+
+    def __deepcopy__(self, memo: dict) -> WorkerAdapter:
+        return self  # a handle on a process: copies share it (RunConfig.public deep-copies its model)
 
     @property
     def pid(self) -> int | None:

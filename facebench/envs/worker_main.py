@@ -54,6 +54,13 @@ def _is_user_error(e: BaseException) -> bool:
     return isinstance(e, FacebenchError)
 
 
+def _jsonable(obj: Any) -> Any:
+    """What results.json would record anyway (it is written as JSON): non-JSON values as strings."""
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
 def _versions(names: list[str]) -> dict[str, str | None]:
     from importlib import metadata
 
@@ -86,7 +93,8 @@ class Worker:
         cls = _import_adapter(msg["module"], msg["qualname"])
         self.adapter = cls(device=device, **msg.get("model_args", {}))
         return {"ok": True, "fingerprint": self.adapter.fingerprint(), "name": self.adapter.name,
-                "capabilities": sorted(self.adapter.capabilities), "info": self.adapter.info(),
+                "capabilities": sorted(self.adapter.capabilities), "info": _jsonable(self.adapter.info()),
+                "model_args": _jsonable(self.adapter.model_args),
                 "pid": os.getpid(), "python": sys.version.split()[0], "prefix": sys.prefix,
                 "versions": _versions(msg.get("packages", []))}
 
@@ -158,6 +166,7 @@ class _Failed:
 
 def main() -> int:
     global _PROTO_FD
+    sys.modules.setdefault("facebench.envs.worker_main", sys.modules[__name__])  # one module under -m too
     _die_with_parent()
     _PROTO_FD = os.dup(1)
     os.dup2(2, 1)  # fd 1 (C-level prints) now goes to stderr, i.e. the parent's log
@@ -183,7 +192,7 @@ def main() -> int:
             elif op in ("generate", "answer"):
                 reply, blobs = worker.batch(op, msg)
             elif op == "info":
-                reply = {"ok": True, "info": worker.adapter.info()}
+                reply = {"ok": True, "info": _jsonable(worker.adapter.info())}
             elif op == "close":
                 if worker.adapter is not None:
                     worker.adapter.close()
