@@ -18,7 +18,7 @@ import pytest
 import tests.envs_adapters as EA
 from facebench.envs import make_adapter
 from facebench.envs.build import env_key, env_paths, is_layered, verify
-from facebench.envs.spec import EnvSpec, ExtraFile, UpstreamCode, Verified
+from facebench.envs.spec import EnvSpec, UpstreamCode, Verified
 from facebench.envs.worker import WorkerAdapter
 from facebench.errors import FacebenchError
 from facebench.types import ChatRequest

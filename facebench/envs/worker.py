@@ -282,7 +282,7 @@ class WorkerAdapter(ModelAdapter):
     def answer(self, reqs: list[ChatRequest]) -> list[str]:
         if "understand" not in self.capabilities:
             return super().answer(reqs)
-        wire = [{"doc_id": r.doc_id, "image": str(r.image) if r.image is not None else None,
+        wire = [{"doc_id": r.doc_id, "image": os.path.abspath(r.image) if r.image is not None else None,
                  "messages": [dict(m) for m in r.messages], "params": r.params, "image_sha256": r.image_sha256}
                 for r in reqs]
         return self._batch("answer", wire)
