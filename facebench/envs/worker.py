@@ -123,6 +123,7 @@ class WorkerAdapter(ModelAdapter):
         self.speed_only_args = getattr(cls, "speed_only_args", ("batch_size",))  # type: ignore[misc]
         self.device = device
         self.model_args = dict(model_args or {})
+        self._init_args = dict(self.model_args)  # what every (re)started worker's constructor gets
         self.python = str(python)
         self.spec = spec
         self.label = label or self.name
@@ -175,7 +176,7 @@ class WorkerAdapter(ModelAdapter):
         extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         root = _import_root(self.cls)
         hello = {"op": "init", "module": self.cls.__module__, "qualname": self.cls.__qualname__, "device": device,
-                 "set_cuda_device": set_cuda, "model_args": self.model_args,
+                 "set_cuda_device": set_cuda, "model_args": self._init_args,
                  "sys_path_prepend": self.sys_path_prepend, "sys_path_append": extra + ([root] if root else []),
                  "packages": [_req_name(r) for r in (self.spec.requirements if self.spec else ())]}
         try:
