@@ -26,6 +26,12 @@ from facebench.errors import FacebenchError
 TF_FLOOR = "4.57.6"
 
 
+def samples_file(run_dir: Path, task: str) -> Path:
+    """``samples_<task>.jsonl``, or the newest ``samples_<task>_<stamp>.jsonl`` (one file per run)."""
+    found = sorted(run_dir.glob(f"samples_{task}_*.jsonl")) or [run_dir / f"samples_{task}.jsonl"]
+    return found[-1]
+
+
 def _docs(value: Any) -> set[str]:
     return {d for d in str(value or "").split("|") if d}
 

@@ -28,6 +28,7 @@ import pytest
 
 from tests.envs_adapters import TF_FLOOR, Tf457Janus, Tf457LLaVA
 from tests.helpers import PLUGIN_PATH, REPO, cli_env
+from tests.envs_adapters import samples_file
 
 pytestmark = pytest.mark.timeout(1800)
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
@@ -78,10 +79,13 @@ def floor(tmp_path_factory):
         "import sys, transformers\n"
         "from facebench.runner import RunConfig, run\n"
         f"assert transformers.__version__ == {TF_FLOOR!r}, transformers.__version__\n"
-        f"run(RunConfig(model={JANUS!r}, model_args={{'pretrained': {str(models / 'janus')!r}}}, output_path={str(ref)!r},"
-        f" include_path=[{TASKS!r}], **{GEN!r}))\n"
-        f"run(RunConfig(model={LLAVA!r}, model_args={{'pretrained': {str(models / 'llava')!r}, 'max_new_tokens': 6}},"
-        f" output_path={str(ref)!r}, include_path=[{TASKS!r}], **{UND!r}))\n"
+        "import json\n"
+        f"a = run(RunConfig(model={JANUS!r}, model_args={{'pretrained': {str(models / 'janus')!r}}}, output_path={str(ref)!r},"
+        f" run_name='Tf457Janus', include_path=[{TASKS!r}], **{GEN!r}))\n"
+        f"b = run(RunConfig(model={LLAVA!r}, model_args={{'pretrained': {str(models / 'llava')!r}, 'max_new_tokens': 6}},"
+        f" output_path={str(ref)!r}, run_name='Tf457LLaVA', include_path=[{TASKS!r}], **{UND!r}))\n"
+        "for o in (a, b):\n"
+        "    (o.run_dir / 'reference.json').write_text(json.dumps(o.results))\n"
     )
     r = subprocess.run([str(py), "-c", script], capture_output=True, text=True, env=_env(root / "ref-cache"),
                        cwd=str(REPO), timeout=1200)
@@ -102,13 +106,13 @@ def _cache_with_envs(floor, name: str, monkeypatch) -> Path:
 
 
 def _samples(run_dir: Path, task: str) -> list[tuple]:
-    rows = [json.loads(x) for x in (run_dir / f"samples_{task}.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in samples_file(run_dir, task).read_text().splitlines()]
     return [(r["item_id"], r["output"], tuple(hashlib.sha256((run_dir / p).read_bytes()).hexdigest() for p in r["images"]),
              json.dumps(r["scores"], sort_keys=True)) for r in rows]
 
 
 def _ref_dir(floor, cls) -> Path:
-    return floor["ref"] / f"tests.envs_adapters_{cls.__name__}_mini"
+    return floor["ref"] / cls.__name__
 
 
 def test_worker_in_a_real_environment_equals_in_process_there(floor, monkeypatch, tmp_path):
@@ -128,7 +132,7 @@ def test_worker_in_a_real_environment_equals_in_process_there(floor, monkeypatch
         finally:
             w.close()
         ref = _ref_dir(floor, cls)
-        ref_res = json.loads((ref / "results.json").read_text())
+        ref_res = json.loads((ref / "reference.json").read_text())
         assert out.results["model"]["fingerprint"] == ref_res["model"]["fingerprint"]
         assert out.predict_stats[task].computed > 0 and out.predict_stats[task].failed == 0
         assert _samples(out.run_dir, task) == _samples(ref, task)

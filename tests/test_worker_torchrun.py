@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.helpers import PLUGIN_PATH, REPO, cli_env
+from tests.envs_adapters import samples_file
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 SCRIPT = """
@@ -23,7 +24,7 @@ with open({ranks!r}, "a") as f:
     f.write(f"{{os.getpid()}} {{w.pid if {isolate} else os.getpid()}}\\n")
 try:
     run(RunConfig(model=w, tasks=["convlite", "genlite"], dataset="mini", limit=6, batch_size=2,
-                  output_path={out!r}, include_path=[{tasks!r}]))
+                  output_path={out!r}, run_name="faulty", include_path=[{tasks!r}]))
 finally:
     w.close()
 """
@@ -44,17 +45,16 @@ def test_each_rank_drives_its_own_worker(tmp_path):
                else [sys.executable, str(path)])
         r = subprocess.run(cmd, env=env, cwd=str(REPO), capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-3000:]
-        runs[name] = (log, ranks, out / "faulty_mini")
+        runs[name] = (log, ranks, out / "faulty")
     log, ranks, run_dir = runs["two"]
     pairs = [line.split() for line in ranks.read_text().splitlines()]
     rank_pids, worker_pids = {p[0] for p in pairs}, {p[1] for p in pairs}
     assert len(rank_pids) == 2 and len(worker_pids) == 2 and not rank_pids & worker_pids
     assert {line.split()[0] for line in log.read_text().splitlines()} == worker_pids  # the workers did the work
     one_dir = runs["one"][2]
+    results = lambda d: json.loads((sorted(d.glob("results_*.json")) or [d / "results.json"])[-1].read_text())  # noqa: E731
     for t in ("convlite", "genlite"):
-        a = json.loads((run_dir / "results.json").read_text())["tasks"][t]["metrics"]
-        b = json.loads((one_dir / "results.json").read_text())["tasks"][t]["metrics"]
-        assert a == b
-        rows = lambda d: sorted((x["item_id"], x["output"], x["scores"] and json.dumps(x["scores"], sort_keys=True))  # noqa: E731
-                                for x in map(json.loads, (d / f"samples_{t}.jsonl").read_text().splitlines()))
+        assert results(run_dir)["tasks"][t]["metrics"] == results(one_dir)["tasks"][t]["metrics"]
+        rows = lambda d: sorted((x["item_id"], x["output"], json.dumps(x["scores"], sort_keys=True))  # noqa: E731
+                                for x in map(json.loads, samples_file(d, t).read_text().splitlines()))
         assert rows(run_dir) == rows(one_dir)
