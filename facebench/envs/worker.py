@@ -58,17 +58,24 @@ def worker_device(device: str, environ: dict[str, str] | os._Environ = os.enviro
     return device, device.startswith("cuda:")
 
 
-def _import_root(cls: type) -> str | None:
-    """The sys.path entry the adapter's module was imported from, unless it is a site-packages
-    folder (those the environment's Python finds by itself)."""
+def _package_links(cls: type) -> dict[str, Path]:
+    """Top-level name → folder (or file) for facebench and the adapter's own package, exactly as
+    this process imported them. The worker gets them first on its path (a folder of symlinks
+    holding nothing else), so it runs the parent's code even when its Python would find another
+    copy (an editable install of another checkout, a stale wheel) — and so computes the same
+    fingerprint, whose code identity hashes those source files."""
+    import facebench
+
+    links = {"facebench": Path(facebench.__file__).resolve().parent}
     mod = sys.modules.get(cls.__module__)
     f = getattr(mod, "__file__", None)
-    if not f:
-        return None
-    root = Path(f).resolve().parent
-    for _ in range(cls.__module__.count(".") + (1 if Path(f).name == "__init__.py" else 0)):
-        root = root.parent
-    return None if root.name in ("site-packages", "dist-packages") else str(root)
+    top = cls.__module__.split(".")[0]
+    if f and top != "facebench":
+        p = Path(f).resolve()
+        q = p.parent if p.name == "__init__.py" else p
+        depth = cls.__module__.count(".")
+        links[top if q.is_dir() or depth else p.name] = q.parents[depth - 1] if depth else q
+    return links
 
 
 def _signal_name(code: int | None) -> str:
@@ -150,7 +157,14 @@ class WorkerAdapter(ModelAdapter):
         shutil.rmtree(tmp, ignore_errors=True)
 
     def _launch_env(self) -> dict[str, str]:
+        src = Path(self._tmp) / "src"
+        src.mkdir(exist_ok=True)
+        for name, target in _package_links(self.cls).items():
+            link = src / name
+            if not link.is_symlink():
+                link.symlink_to(target, target_is_directory=target.is_dir())
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["PYTHONPATH"] = str(src)
         env.update(self.env_vars)
         env["FACEBENCH_WORKER"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
@@ -174,10 +188,9 @@ class WorkerAdapter(ModelAdapter):
         threading.Thread(target=self._read_replies, args=(proc, self._replies), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True).start()
         extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        root = _import_root(self.cls)
         hello = {"op": "init", "module": self.cls.__module__, "qualname": self.cls.__qualname__, "device": device,
                  "set_cuda_device": set_cuda, "model_args": self._init_args,
-                 "sys_path_prepend": self.sys_path_prepend, "sys_path_append": extra + ([root] if root else []),
+                 "sys_path_prepend": self.sys_path_prepend, "sys_path_append": extra,
                  "packages": [_req_name(r) for r in (self.spec.requirements if self.spec else ())]}
         try:
             reply, _ = self._roundtrip(hello)
