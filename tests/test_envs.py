@@ -119,6 +119,13 @@ def test_build_ls_run_rm(local_env):
     assert path.index(layer) < path.index(base)
     assert Path(fb).resolve() == (REPO / "facebench" / "__init__.py").resolve()
 
+    # inside the environment, the spec maps to the same folder and the adapter runs in-process
+    code = ("from facebench.envs import make_adapter; from facebench.envs.build import env_paths; "
+            "from tests.envs_adapters import LocalEnvAdapter as A; "
+            "print(env_paths(A.environment).root, type(make_adapter(A, 'cpu', {})).__name__)")
+    r = subprocess.run([str(paths.python), "-c", code], capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    assert r.stdout.split() == [str(paths.root), "LocalEnvAdapter"], r.stderr
+
     # the worker runs in the environment, with the upstream code and the file it declares
     w = make_adapter(EA.LocalEnvAdapter, "cpu", {})
     assert isinstance(w, WorkerAdapter)

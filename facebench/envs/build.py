@@ -86,13 +86,26 @@ def is_layered(spec: EnvSpec) -> bool:
     return same if spec.layered is None else bool(spec.layered)
 
 
+MARKER = "facebench-env.json"  # in each environment's venv: which facebench environment it layers over
+
+
+def base_prefix() -> str:
+    """The environment facebench runs from — or, inside a facebench environment, the one that
+    environment was built over, so a spec maps to the same folder from both sides."""
+    marker = Path(sys.prefix) / MARKER
+    try:
+        return json.loads(marker.read_text())["base_prefix"]
+    except (OSError, ValueError, KeyError):
+        return sys.prefix
+
+
 def env_key(spec: EnvSpec) -> str:
     """Hash of everything that changes what gets built (not the notes or the verified record)."""
     payload = {
         "layout": LAYOUT_VERSION, "python": spec.python, "requirements": sorted(spec.requirements),
         "upstream": [spec.upstream.repo, spec.upstream.commit, list(spec.upstream.subdirs)] if spec.upstream else None,
         "files": sorted([f.name, f.source, f.sha256 or ""] for f in spec.files),
-        "layered": is_layered(spec), "base": sys.prefix,
+        "layered": is_layered(spec), "base": base_prefix(),
     }
     return sha256_text(canonical_json(payload))[:12]
 
@@ -268,6 +281,7 @@ def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambd
         r = subprocess.run(venv_args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
         if r.returncode != 0:
             raise FacebenchError(f"cannot create a venv with {interp}: {r.stderr.strip()[-300:]}")
+        (paths.venv / MARKER).write_text(json.dumps({"name": spec.name, "base_prefix": base_prefix()}))
         site = paths.site_packages()
         base_sites: list[str] = []
         if layered:
@@ -305,7 +319,7 @@ def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambd
         seconds["total"] = time.perf_counter() - t0
         manifest = {
             "layout": LAYOUT_VERSION, "name": spec.name, "key": env_key(spec), "layered": layered,
-            "python": seen["python"], "interpreter": interp, "base_prefix": sys.prefix, "base_sites": base_sites,
+            "python": seen["python"], "interpreter": interp, "base_prefix": base_prefix(), "base_sites": base_sites,
             "requirements": list(spec.requirements), "installed": installed,
             "visible": {n: {"version": d["version"], "in_layer": n in installed} for n, d in dists.items()},
             "shadowed_conflicts": conflicts, "upstream": upstream,
