@@ -99,6 +99,14 @@ def base_prefix() -> str:
         return sys.prefix
 
 
+def running_inside(spec: EnvSpec) -> bool:
+    """Is this Python the venv of ``spec``'s environment (wherever its cache folder is)?"""
+    try:
+        return json.loads((Path(sys.prefix) / MARKER).read_text()).get("key") == env_key(spec)
+    except (OSError, ValueError):
+        return False
+
+
 def env_key(spec: EnvSpec) -> str:
     """Hash of everything that changes what gets built (not the notes or the verified record)."""
     payload = {
@@ -281,7 +289,8 @@ def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambd
         r = subprocess.run(venv_args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
         if r.returncode != 0:
             raise FacebenchError(f"cannot create a venv with {interp}: {r.stderr.strip()[-300:]}")
-        (paths.venv / MARKER).write_text(json.dumps({"name": spec.name, "base_prefix": base_prefix()}))
+        (paths.venv / MARKER).write_text(json.dumps({"name": spec.name, "key": env_key(spec),
+                                                     "base_prefix": base_prefix()}))
         site = paths.site_packages()
         base_sites: list[str] = []
         if layered:

@@ -58,11 +58,11 @@ def make_adapter(cls: type, device: str = "cpu", model_args: dict[str, Any] | No
     if spec is None:
         return WorkerAdapter(cls, device, args, python=sys.executable, timeout=timeout, restarts=restarts,
                              label=family)
-    from facebench.envs.build import env_paths, ensure_files, is_layered, load_manifest, upstream_path
+    from facebench.envs.build import env_paths, ensure_files, is_layered, load_manifest, running_inside, upstream_path
 
-    paths = env_paths(spec)
-    if os.path.realpath(sys.prefix) == os.path.realpath(paths.venv):  # already inside that environment
+    if running_inside(spec):  # this Python is that environment's (e.g. `<env>/venv/bin/python -m facebench run`)
         return _in_process(cls, device, args, family)
+    paths = env_paths(spec)
     if load_manifest(spec) is None or not paths.python.exists():
         raise FacebenchError(f"model '{family}' runs in its own environment, which is not built; "
                              f"fix: facebench env build {family}")
