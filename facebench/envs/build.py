@@ -25,8 +25,9 @@ torch; that defeats the layer.
 venv with pip, every requirement and facebench's light core dependencies installed, and facebench
 itself linked in (it runs the same facebench code as the parent).
 
-The folder name hashes the spec's build inputs plus the parent environment (``sys.prefix``), so
-two facebench installs never share a layer built over the other's packages.
+The folder name hashes the spec's build inputs plus the parent environment (``sys.prefix``; inside
+an environment, the one its venv's marker names), so two facebench installs never share a layer
+built over the other's packages, and a spec maps to the same folder from both sides.
 """
 from __future__ import annotations
 
