@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    from facebench.envs.commands import register as register_env
+
+    register_env(sub)
     return parser
 
 

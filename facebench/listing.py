@@ -29,6 +29,19 @@ def _reported_rows() -> dict[str, dict[str, Any]]:
         return {}
 
 
+def _env_fields(spec: Any) -> dict[str, Any]:
+    """Where a model runs (in-process, or its own environment and whether that is built) and the
+    upstream commit its plugin was verified against (``EnvSpec.verified``)."""
+    if spec is None:
+        return {"environment": "in-process", "verified": None}
+    from facebench.envs.build import env_paths
+
+    built = env_paths(spec).manifest.is_file()
+    v = getattr(spec, "verified", None)
+    return {"environment": f"{spec.name} ({'built' if built else 'not built: facebench env build'})",
+            "verified": f"{v.commit[:12]} ({v.how}; {v.date})" if v else None}
+
+
 def list_things(what: str) -> list[dict[str, Any]]:
     from facebench.builtins import register_builtins
     from facebench.registry import DATASETS, METRICS, MODELS
@@ -55,6 +68,7 @@ def list_things(what: str) -> list[dict[str, Any]]:
                 "paper_model": paper,
                 "paper_row": rep["values"] if rep else None,
                 "source": MODELS.source(name),
+                **_env_fields(getattr(cls, "environment", None)),
             })
     elif what == "tasks":
         from facebench.taskconfig import TaskIndex

@@ -4,11 +4,30 @@ that changes an output, and ``fingerprint()`` identifies the weights and setting
 from __future__ import annotations
 
 import ast
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from facebench.errors import FacebenchError
 from facebench.hashing import canonical_json, sha256_text
 from facebench.types import ChatRequest, GenRequest
+
+if TYPE_CHECKING:
+    from facebench.envs.spec import EnvSpec
+
+
+class ItemError:
+    """Returned in place of one item's output when that item failed (e.g. its worker crashed):
+    the predictor records ``str(err)`` as the item's error and never caches it."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"ItemError({self.message!r})"
 
 
 class ModelAdapter:
@@ -19,7 +38,9 @@ class ModelAdapter:
       ``default_checkpoint`` – hub id or path used when ``pretrained`` is not given;
       ``requires`` – importable module names the adapter needs (checked without importing torch);
       ``paper_model`` – the row name in baselines/reported (e.g. "UniF²ace");
-      ``description`` – one line.
+      ``description`` – one line;
+      ``environment`` – the ``EnvSpec`` the family runs in (None: in-process, on facebench's own
+      stack); such a model runs in a worker process inside that environment (facebench.envs).
     """
 
     name: ClassVar[str] = "adapter"
@@ -28,6 +49,7 @@ class ModelAdapter:
     requires: ClassVar[tuple[str, ...]] = ()
     paper_model: ClassVar[str | None] = None
     description: ClassVar[str] = ""
+    environment: ClassVar[EnvSpec | None] = None
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         self.device = device

@@ -52,3 +52,7 @@ class EnvSpec:
     verified: Verified | None = None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # None: a layer over facebench's own environment when ``python`` is the running Python's
+    # major.minor (packages whose pins differ are installed in the layer, the rest — torch — is
+    # reused); True: insist on a layer; False: a standalone venv with everything installed.
+    layered: bool | None = None

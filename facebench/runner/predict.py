@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facebench.adapters.base import ModelAdapter
+from facebench.adapters.base import ItemError, ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.images import png_bytes
@@ -104,6 +104,10 @@ class Predictor:
     def _gen_record(self, it: WorkItem, out: Any, stats: PredictStats) -> dict[str, Any]:
         req = it.request
         assert isinstance(req, GenRequest)
+        if isinstance(out, ItemError):  # the adapter says this item failed (e.g. its worker crashed)
+            stats.failed += 1
+            stats.errors.append(f"{it.item_id}: {out}")
+            return {"images": [], "error": f"{it.item_id}: {out}"}
         if not isinstance(out, list) or len(out) != req.n:
             stats.failed += 1
             msg = f"{it.item_id}: expected {req.n} images, got {len(out) if isinstance(out, list) else type(out).__name__}"
@@ -121,9 +125,10 @@ class Predictor:
         return {"images": digests, "seeds": req.seeds()}
 
     def _text_record(self, it: WorkItem, out: Any, stats: PredictStats) -> dict[str, Any]:
-        if not isinstance(out, str):  # a broken adapter, not an answer
+        if not isinstance(out, str):  # a failed item (ItemError) or a broken adapter, not an answer
             stats.failed += 1
-            msg = f"{it.item_id}: the adapter returned {type(out).__name__}, not a string"
+            msg = f"{it.item_id}: " + (str(out) if isinstance(out, ItemError) else
+                                       f"the adapter returned {type(out).__name__}, not a string")
             stats.errors.append(msg)
             return {"output": "", "error": msg}
         stats.computed += 1
