@@ -64,7 +64,7 @@ class ModelAdapter:
         """name + args + weights revision + the adapter's code (a source hash unless it comes from a
         released package) (+ ``fingerprint_extra``). Device is deliberately excluded (the same
         weights give the same outputs up to numerics)."""
-        args = {k: v for k, v in self.model_args.items() if k not in self.speed_only_args}
+        args = {k: _portable_arg(v) for k, v in self.model_args.items() if k not in self.speed_only_args}
         from facebench.adapters.code_identity import code_identity
 
         payload = {"name": self.name, "args": args, "weights": self.weights_revision(),
@@ -99,6 +99,18 @@ class ModelAdapter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _portable_arg(value: Any) -> Any:
+    """A path inside facebench's cache (a file an environment fetched and hash-checked) is named
+    relative to the cache, so the fingerprint does not depend on where the cache lives."""
+    if isinstance(value, str) and value.startswith("/"):
+        from facebench.paths import cache_root
+
+        root = str(cache_root())
+        if value == root or value.startswith(root.rstrip("/") + "/"):
+            return "$FACEBENCH_CACHE" + value[len(root.rstrip("/")):]
+    return value
 
 
 def _parse_value(text: str) -> Any:

@@ -1,7 +1,7 @@
 """What identifies an adapter's *code* in its fingerprint (and so in every cache key).
 
-A class from a released package (installed from a wheel, not editable) is identified by the
-package's name and version; anything else — a module in the working directory, an editable
+A class from a released package (a module file inside site-packages of a distribution that is not
+an editable install) is identified by the package's name and version; anything else — a module in the working directory, an editable
 checkout, facebench's own adapters in a development install — by the sha256 of its source file.
 So editing model code never returns the old code's cached outputs, while a released plugin keeps
 its cache across reinstalls of the same version."""
@@ -42,13 +42,18 @@ def _file_digest(path: str, mtime_ns: int, size: int) -> str:
     return sha256_file(path)[:16]
 
 
+def _installed(path: str) -> bool:
+    """Inside an installation folder (not a source checkout, whatever metadata lies around it)."""
+    return bool({"site-packages", "dist-packages"} & set(Path(path).parts))
+
+
 def module_identity(module_name: str) -> str:
     mod = sys.modules.get(module_name)
     path = getattr(mod, "__file__", None) if mod is not None else None
-    top = module_name.split(".")[0]
-    dist = _dist_for_top_level(top)
-    if dist is not None and not dist[2]:
-        return f"{dist[0]}=={dist[1]}"
+    if path is None or _installed(path):
+        dist = _dist_for_top_level(module_name.split(".")[0])
+        if dist is not None and not dist[2]:
+            return f"{dist[0]}=={dist[1]}"
     if path and Path(path).is_file():
         st = Path(path).stat()
         return f"src:{_file_digest(path, st.st_mtime_ns, st.st_size)}"

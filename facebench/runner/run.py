@@ -82,17 +82,12 @@ def dataset_root(ds: Dataset) -> Path | None:
 
 
 def make_adapter(cfg: RunConfig) -> ModelAdapter:
+    """The adapter: in-process, or a worker in the family's own environment (facebench.envs)."""
     if isinstance(cfg.model, ModelAdapter):
         return cfg.model
-    cls = MODELS.get(cfg.model)
-    try:
-        return cls(device=cfg.device, **cfg.model_args)
-    except TypeError as e:
-        raise FacebenchError(f"model '{cfg.model}': bad --model_args ({e})") from None
-    except ModuleNotFoundError as e:
-        from facebench.errors import MissingDependencyError
+    from facebench.envs import make_adapter as adapter_for
 
-        raise MissingDependencyError((e.name or "?").split(".")[0], what=f"model '{cfg.model}'") from None
+    return adapter_for(MODELS.get(cfg.model), cfg.device, cfg.model_args, family=str(cfg.model))
 
 
 def model_display_name(cfg: RunConfig) -> str:
@@ -154,6 +149,10 @@ class Run:
         self.model_name = safe_name(model_display_name(cfg))
         self.run_dir = Path(cfg.output_path) / (cfg.run_name or f"{self.model_name}_{dataset_label(self.tasks[0].dataset)}")
         self.dist = distributed.dist_info()
+        if self.dist.active and cfg.device == "cuda":  # one GPU per rank, as torchrun intends
+            import os
+
+            cfg.device = f"cuda:{os.environ.get('LOCAL_RANK', self.dist.rank)}"
         self.cache_dir = cache_root()
         self.adapter: ModelAdapter | None = None
         self.files: RunFiles | None = None
