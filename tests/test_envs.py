@@ -253,3 +253,22 @@ def test_isolation_can_be_forced_by_environment_variable(monkeypatch):
     finally:
         w.close()
     assert not isinstance(make_adapter(DummyAdapter, "cpu", {"isolate": False}), WorkerAdapter)
+
+
+def test_upstream_replacement_files_patch_only_the_layers_own_package(tmp_path):
+    from facebench.envs.build import apply_site_patches
+
+    up = tmp_path / "up"
+    (up / "train" / "transformers_replace" / "models").mkdir(parents=True)
+    (up / "train" / "transformers_replace" / "models" / "modeling_x.py").write_text("PATCHED = True\n")
+    site = tmp_path / "site"
+    spec = EnvSpec(name="p", extra={"copy_into_site_packages": {"train/transformers_replace": "transformers"}})
+    with pytest.raises(FacebenchError, match="not installed in the environment's own site-packages"):
+        apply_site_patches(spec, up, site)
+    (site / "transformers" / "models").mkdir(parents=True)
+    (site / "transformers" / "__init__.py").write_text("")
+    (site / "transformers" / "models" / "modeling_x.py").write_text("PATCHED = False\n")
+    assert apply_site_patches(spec, up, site) == {"transformers": 1}
+    assert (site / "transformers" / "models" / "modeling_x.py").read_text() == "PATCHED = True\n"
+    with pytest.raises(FacebenchError, match="has no folder 'nope'"):
+        apply_site_patches(EnvSpec(name="p", extra={"copy_into_site_packages": {"nope": "transformers"}}), up, site)

@@ -270,6 +270,34 @@ class BuildResult:
     messages: list[str] = field(default_factory=list)
 
 
+def apply_site_patches(spec: EnvSpec, upstream: Path | None, site: Path) -> dict[str, int]:
+    """``extra["copy_into_site_packages"] = {"<folder in the checkout>": "<package>"}``: copy the
+    upstream's replacement files over the layer's own copy of that package (VILA and VILA-U ship a
+    ``transformers_replace`` folder their install script copies over transformers). Only a package
+    installed in the layer is patched, never the main environment's. Returns {package: files copied}."""
+    plan = (spec.extra or {}).get("copy_into_site_packages") or {}
+    out: dict[str, int] = {}
+    for src_rel, package in plan.items():
+        src = (upstream / src_rel) if upstream is not None else None
+        dst = site / package
+        if src is None or not src.is_dir():
+            raise FacebenchError(f"environment '{spec.name}': the upstream checkout has no folder '{src_rel}' to copy "
+                                 f"into {package}")
+        if not (dst / "__init__.py").is_file():
+            raise FacebenchError(f"environment '{spec.name}': '{package}' is not installed in the environment's own "
+                                 f"site-packages, so its files cannot be replaced; fix: pin {package} in the "
+                                 "family's requirements")
+        n = 0
+        for f in sorted(src.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:
+                target = dst / f.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, target)
+                n += 1
+        out[package] = n
+    return out
+
+
 def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambda s: None) -> BuildResult:
     """Create the environment for ``spec`` (no-op when it is built and ``force`` is False)."""
     paths = env_paths(spec)
@@ -325,6 +353,7 @@ def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambd
         if spec.upstream is not None:
             say(f"checking out {spec.upstream.repo} at {spec.upstream.commit[:12]}")
             upstream = checkout(spec.upstream, upstream_path(spec))  # type: ignore[arg-type]
+        patched = apply_site_patches(spec, upstream_path(spec), paths.site_packages()) if spec.upstream else {}
         seconds["upstream"] = time.perf_counter() - t2
         seconds["total"] = time.perf_counter() - t0
         manifest = {
@@ -332,7 +361,7 @@ def build(spec: EnvSpec, force: bool = False, say: Callable[[str], None] = lambd
             "python": seen["python"], "interpreter": interp, "base_prefix": base_prefix(), "base_sites": base_sites,
             "requirements": list(spec.requirements), "installed": installed,
             "visible": {n: {"version": d["version"], "in_layer": n in installed} for n, d in dists.items()},
-            "shadowed_conflicts": conflicts, "upstream": upstream,
+            "shadowed_conflicts": conflicts, "upstream": upstream, "patched": patched,
             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": {k: round(v, 2) for k, v in seconds.items()},
         }
         tmp = paths.manifest.with_suffix(".json.tmp")
