@@ -9,6 +9,9 @@ Nothing here touches the network (REFERENCE.md §4).
                                     the pytorch-fid state dict ``pt_inception-2015-12-05-6726825d.pth``
   ``build_tiny_open_clip(dir)``     an open_clip CLIP (tiny ViT + text transformer with the real
                                     49,408-token CLIP BPE) as ``local-dir:`` folder
+  ``hf_clip_from_open_clip(dir, out)`` the same weights as a transformers ``CLIPModel`` + ``CLIPProcessor``
+                                    (OpenAI-style config: ``eos_token_id=2``, argmax pooling), the form
+                                    torchmetrics' CLIPScore loads
   ``build_tiny_clip_flant5(dir)``   CLIP-FlanT5 checkpoint layout: T5 weights + ``mm_projector.*`` in
                                     one folder (config ``model_type: clip_t5``), a tiny CLIP vision
                                     tower + CLIPImageProcessor in another, and a T5-style Unigram
@@ -97,6 +100,83 @@ def build_tiny_open_clip(folder: str | Path, seed: int = 0) -> Path:
     model = open_clip.CLIP(**TINY_OPEN_CLIP_CFG)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return folder
+
+
+def hf_clip_from_open_clip(folder: str | Path, out: str | Path):
+    """Port the tiny open_clip model in ``folder`` to transformers' ``CLIPModel`` (weights mapped
+    one to one: q/k/v split out of ``in_proj``, projections transposed) plus a ``CLIPProcessor``
+    with the real CLIP BPE and CLIP's mean/std. The text config keeps OpenAI's legacy
+    ``eos_token_id=2``, under which transformers pools at the largest token id, as OpenAI/open_clip
+    do. Returns (model, processor)."""
+    import open_clip
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    from tiny_models import write_clip_tokenizer
+
+    class TensorFeaturesCLIP(CLIPModel):
+        """transformers 5 returns ``BaseModelOutputWithPooling`` from ``get_*_features`` where
+        torchmetrics 1.9 expects the projected tensor (it calls ``.norm`` on it): hand it that."""
+
+        def get_text_features(self, *a, **k):
+            out = super().get_text_features(*a, **k)
+            return out if torch.is_tensor(out) else out.pooler_output
+
+        def get_image_features(self, *a, **k):
+            out = super().get_image_features(*a, **k)
+            return out if torch.is_tensor(out) else out.pooler_output
+
+    oc, _, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    sd = oc.state_dict()
+    c = TINY_OPEN_CLIP_CFG
+    vis, txt = c["vision_cfg"], c["text_cfg"]
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=txt["vocab_size"], hidden_size=txt["width"], intermediate_size=4 * txt["width"],
+                         num_hidden_layers=txt["layers"], num_attention_heads=txt["heads"],
+                         max_position_embeddings=txt["context_length"], hidden_act="quick_gelu", eos_token_id=2,
+                         bos_token_id=49406, pad_token_id=1, projection_dim=c["embed_dim"]),
+        vision_config=dict(hidden_size=vis["width"], intermediate_size=4 * vis["width"],
+                           num_hidden_layers=vis["layers"], num_attention_heads=vis["width"] // vis["head_width"],
+                           image_size=vis["image_size"], patch_size=vis["patch_size"], hidden_act="quick_gelu",
+                           projection_dim=c["embed_dim"]),
+        projection_dim=c["embed_dim"])
+    hf = TensorFeaturesCLIP(cfg).eval()
+    new: dict = {}
+
+    def blocks(src: str, dst: str, n: int) -> None:
+        for i in range(n):
+            a, b = f"{src}.resblocks.{i}", f"{dst}.layers.{i}"
+            for name, (w, bias) in zip("qkv", zip(sd[f"{a}.attn.in_proj_weight"].chunk(3),
+                                                  sd[f"{a}.attn.in_proj_bias"].chunk(3))):
+                new[f"{b}.self_attn.{name}_proj.weight"], new[f"{b}.self_attn.{name}_proj.bias"] = w, bias
+            pairs = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
+                     "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+            for o, h in pairs.items():
+                new[f"{b}.{h}.weight"], new[f"{b}.{h}.bias"] = sd[f"{a}.{o}.weight"], sd[f"{a}.{o}.bias"]
+
+    new["text_model.embeddings.token_embedding.weight"] = sd["token_embedding.weight"]
+    new["text_model.embeddings.position_embedding.weight"] = sd["positional_embedding"]
+    blocks("transformer", "text_model.encoder", txt["layers"])
+    new["text_model.final_layer_norm.weight"], new["text_model.final_layer_norm.bias"] = sd["ln_final.weight"], sd["ln_final.bias"]
+    new["text_projection.weight"] = sd["text_projection"].T
+    new["vision_model.embeddings.class_embedding"] = sd["visual.class_embedding"]
+    new["vision_model.embeddings.patch_embedding.weight"] = sd["visual.conv1.weight"]
+    new["vision_model.embeddings.position_embedding.weight"] = sd["visual.positional_embedding"]
+    new["vision_model.pre_layrnorm.weight"], new["vision_model.pre_layrnorm.bias"] = sd["visual.ln_pre.weight"], sd["visual.ln_pre.bias"]
+    blocks("visual.transformer", "vision_model.encoder", vis["layers"])
+    new["vision_model.post_layernorm.weight"], new["vision_model.post_layernorm.bias"] = sd["visual.ln_post.weight"], sd["visual.ln_post.bias"]
+    new["visual_projection.weight"] = sd["visual.proj"].T
+    new["logit_scale"] = sd["logit_scale"]
+    missing, unexpected = hf.load_state_dict({k: v.clone() for k, v in new.items()}, strict=False)
+    assert not unexpected and all("position_ids" in k for k in missing), (missing, unexpected)
+    out = Path(out)
+    tok_dir = write_clip_tokenizer(out / "tokenizer")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": vis["image_size"]},
+                                         crop_size={"height": vis["image_size"], "width": vis["image_size"]},
+                                         image_mean=[0.48145466, 0.4578275, 0.40821073],
+                                         image_std=[0.26862954, 0.26130258, 0.27577711])
+    return hf, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
 # -------------------------------------------------------------------------------------- CLIP-FlanT5
