@@ -13,10 +13,16 @@ Nothing here touches the network (REFERENCE.md §4).
                                     (OpenAI-style config: ``eos_token_id=2``, argmax pooling), the form
                                     torchmetrics' CLIPScore loads
   ``build_tiny_clip_flant5(dir)``   CLIP-FlanT5 checkpoint layout: T5 weights + ``mm_projector.*`` in
-                                    one folder (config ``model_type: clip_t5``), a tiny CLIP vision
-                                    tower + CLIPImageProcessor in another, and a T5-style Unigram
-                                    tokenizer written by hand
+                                    one folder (config ``model_type: clip_t5``; 28 more embedding rows
+                                    than the tokenizer has tokens, as Flan-T5's 32,128 vs 32,100), a
+                                    tiny CLIP vision tower + CLIPImageProcessor in another, and a
+                                    T5-style Unigram tokenizer written by hand, both as a fast
+                                    ``tokenizer.json`` and as a sentencepiece ``spiece.model``
   ``build_tiny_llava(dir)``         re-exported from ``tests/tiny_models.py`` (llava-hf layout)
+  ``build_tiny_llava_hf_port(dir)`` llava-hf layout shaped like the HF port of LLaVA-1.5: the tokenizer
+                                    adds ``<s>`` (BOS) itself, ``<image>``/``<pad>`` are *added* tokens
+                                    beyond the base vocabulary, and the language model has more output
+                                    rows than tokens (llava-hf: 32,064 rows for 32,000 + 2 tokens)
 """
 from __future__ import annotations
 
@@ -188,15 +194,7 @@ T5_WORDS = (
 ).split()
 
 
-def write_t5_tokenizer(folder: str | Path) -> Path:
-    """A T5-style Unigram tokenizer (``<pad>``=0, ``</s>``=1, ``<unk>``=2, ``▁word`` pieces + ASCII
-    characters) written by hand, with T5's normaliser/pre-tokeniser and ``$A </s>`` post-processing,
-    so ``"Yes"`` → ``▁Yes </s>`` as in Flan-T5. Deterministic (no trainer)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def _t5_vocab() -> list[tuple[str, float]]:
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -3.0)]
     seen = {v for v, _ in vocab}
     for w in T5_WORDS:
@@ -209,6 +207,20 @@ def write_t5_tokenizer(folder: str | Path) -> Path:
             if piece not in seen:
                 vocab.append((piece, -10.0))
                 seen.add(piece)
+    return vocab
+
+
+def write_t5_tokenizer(folder: str | Path) -> Path:
+    """A T5-style Unigram tokenizer (``<pad>``=0, ``</s>``=1, ``<unk>``=2, ``▁word`` pieces + ASCII
+    characters) written by hand, with T5's normaliser/pre-tokeniser and ``$A </s>`` post-processing,
+    so ``"Yes"`` → ``▁Yes </s>`` as in Flan-T5. Deterministic (no trainer). The same pieces are also
+    written as a sentencepiece ``spiece.model`` (``write_t5_spiece_model``), the slow tokenizer's file."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = _t5_vocab()
     tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(" {2,}", " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
@@ -218,12 +230,62 @@ def write_t5_tokenizer(folder: str | Path) -> Path:
     fast = T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
                            extra_ids=0, model_max_length=2048)
     fast.save_pretrained(folder)
+    write_t5_spiece_model(folder / "spiece.model", vocab)
     return folder
 
 
-def build_tiny_clip_flant5(folder: str | Path, seed: int = 0, fmt: str = "safetensors") -> dict[str, Path]:
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative int32 → 10-byte two's complement, as protobuf writes it
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(num: int, wire: int, payload: bytes) -> bytes:
+    return _varint((num << 3) | wire) + payload
+
+
+def _msg(num: int, body: bytes) -> bytes:
+    return _field(num, 2, _varint(len(body)) + body)
+
+
+def write_t5_spiece_model(path: str | Path, vocab: list[tuple[str, float]]) -> Path:
+    """A sentencepiece Unigram ``ModelProto`` serialised by hand (protobuf wire format: pieces,
+    trainer spec with T5's ids pad=0 / eos=1 / unk=2 / no bos, normaliser spec with sentencepiece's
+    whitespace handling and no character map), so ``sentencepiece`` loads it like Flan-T5's
+    ``spiece.model``. No protobuf package and no trainer: deterministic."""
+    import struct
+
+    kinds = {"<pad>": 3, "</s>": 3, "<unk>": 2}  # CONTROL, CONTROL, UNKNOWN; everything else NORMAL (1)
+    body = b""
+    for piece, score in vocab:
+        p = piece.encode("utf-8")
+        entry = _field(1, 2, _varint(len(p)) + p) + _field(2, 5, struct.pack("<f", score))
+        entry += _field(3, 0, _varint(kinds.get(piece, 1)))
+        body += _msg(1, entry)
+    trainer = (_field(3, 0, _varint(1)) + _field(4, 0, _varint(len(vocab))) + _field(40, 0, _varint(2))
+               + _field(41, 0, _varint(-1)) + _field(42, 0, _varint(1)) + _field(43, 0, _varint(0)))
+    body += _msg(2, trainer)
+    name = b"identity"
+    normalizer = (_field(1, 2, _varint(len(name)) + name) + _field(3, 0, _varint(1)) + _field(4, 0, _varint(1))
+                  + _field(5, 0, _varint(1)))
+    body += _msg(3, normalizer)
+    path = Path(path)
+    path.write_bytes(body)
+    return path
+
+
+def build_tiny_clip_flant5(folder: str | Path, seed: int = 0, fmt: str = "safetensors",
+                           vocab_pad: int = 28) -> dict[str, Path]:
     """Folders ``model/`` (CLIP-FlanT5 checkpoint), ``vision/`` (CLIP vision tower + processor) and
-    ``tokenizer/``; ``model/config.json`` points ``mm_vision_tower`` at ``vision/``.
+    ``tokenizer/``; ``model/config.json`` points ``mm_vision_tower`` at ``vision/``. The T5 has
+    ``vocab_pad`` embedding rows beyond the tokenizer's length (the rows t2v_metrics' resize drops).
     ``fmt="bin_sharded"`` writes the LLaVA-era layout instead: ``pytorch_model-0000k-of-00002.bin``
     shards + ``pytorch_model.bin.index.json``, with the projector in the last shard."""
     import torch
@@ -242,9 +304,10 @@ def build_tiny_clip_flant5(folder: str | Path, seed: int = 0, fmt: str = "safete
     CLIPVisionModel(vcfg).save_pretrained(vision_dir)
     CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}).save_pretrained(vision_dir)
 
-    t5cfg = T5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+    t5cfg = T5Config(vocab_size=vocab_size + vocab_pad, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
                      num_heads=4, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                     initializer_factor=0.3)  # moderate logits: P(Yes) ~ 1e-3, not 1e-9 (bfloat16 stays meaningful)
     t5 = T5ForConditionalGeneration(t5cfg).eval()
     proj = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 32))
     model_dir = folder / "model"
@@ -275,3 +338,48 @@ def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
     from tiny_models import build_tiny_llava as _build  # tests/ is on sys.path under pytest
 
     return _build(folder, seed=seed)
+
+
+def build_tiny_llava_hf_port(folder: str | Path, seed: int = 0, row_multiple: int = 64) -> Path:
+    """See the module doc. The extra output rows are random like the rest of the model, so a softmax
+    over all rows differs from one over the base vocabulary (what the original LLaVA-1.5 has)."""
+    import torch
+    from tokenizers import processors
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from tiny_models import LLAVA_CHAT_TEMPLATE, _bpe_tokenizer, _fast_tokenizer
+
+    folder = Path(folder)
+    base = _bpe_tokenizer(["<s>", "</s>", "<unk>"])
+    base.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
+    tok = _fast_tokenizer(base, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tok.add_special_tokens({"pad_token": "<pad>"})
+    tok.add_tokens(["<image>"], special_tokens=True)
+    tok.image_token = "<image>"
+    n_rows = -(-len(tok) // row_multiple) * row_multiple + row_multiple
+    image_id = tok.convert_tokens_to_ids("<image>")
+    text = LlamaConfig(vocab_size=n_rows, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
+                       initializer_range=0.2, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=32, patch_size=8, projection_dim=32)
+    cfg = LlavaConfig(vision_config=vision.to_dict(), text_config=text.to_dict(), image_token_id=image_id,
+                      vision_feature_layer=-2, vision_feature_select_strategy="default")
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    proc = LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=8,
+                          vision_feature_select_strategy="default", chat_template=LLAVA_CHAT_TEMPLATE,
+                          num_additional_image_tokens=1)
+    model.save_pretrained(folder)
+    proc.save_pretrained(folder)
+    return folder
