@@ -297,28 +297,131 @@ def _llava_by_hand(model_dir, img_path, text, mode: str) -> float:
 
 
 @pytest.mark.parametrize("mode", ["first_token", "sequence"])
-def test_hf_vlm_llava_equals_hand_computed_softmax(llava, mode):
+def test_hf_vlm_chat_template_variant_equals_hand_computed_softmax(llava, mode):
+    """The named non-default variant ``chat_first_token`` (and its ``sequence`` override)."""
     preds = _preds(llava["imgs"])
-    mv = VQAScore(key="vqascore_lv", scorer="hf-vlm", model=str(llava["dir"]), answer_mode=mode,
-                  batch_size=3).compute(preds, _ctx(llava["root"] / mode, 3))[0]  # one left-padded batch
+    mv = VQAScore(key="vqascore_lv", scorer="hf-vlm", model=str(llava["dir"]), variant="chat_first_token",
+                  answer_mode=mode, batch_size=3).compute(preds, _ctx(llava["root"] / mode, 3))[0]  # left-padded
     assert mv.skipped is None, mv.skipped
     for p in preds:
         expected = _llava_by_hand(llava["dir"], p.images[0], p.prompt, mode)
         assert 0.0 < expected < 1.0
         assert mv.per_item[p.item_id] == pytest.approx(expected, rel=1e-4)
+    fp = mv.extra["scorer"]
+    assert fp["prompt_style"] == "chat_template" and fp["answer_mode"] == mode and fp["vocab"] == "model"
+    assert fp["variant"] == ("chat_first_token" if mode == "first_token" else "chat_first_token+overrides")
+    assert mv.variant.endswith(":chat_first_token")
 
 
-def test_hf_vlm_t2v_prompt_style(llava):
-    from facebench.metrics.vqascore.hf_vlm import HFVLMScorer
+# ------------------------------------------------------------------ LLaVA-1.5 as t2v_metrics scores it
+@pytest.fixture(scope="module")
+def llava_port(tmp_path_factory):
+    from tiny_metric_models import build_tiny_llava_hf_port
 
-    s = HFVLMScorer(model=str(llava["dir"]), prompt_style="llava_t2v")
-    s.load()
-    q = QUESTION_TEMPLATE.format("x")
-    assert s.prompt(q) == f"{SYSTEM_MSG} USER: <image>\n{q} ASSISTANT:"
+    root = tmp_path_factory.mktemp("llava_port")
+    return {"dir": build_tiny_llava_hf_port(root / "m"), "imgs": _images(root / "imgs"), "root": root}
+
+
+def _llava_t2v_by_hand(model_dir, img_path, text, vocab: str = "tokenizer", bf16: bool = True) -> float:
+    """t2v_metrics@10d549b ``LLaVAModel.forward`` step by step on the llava-hf layout: the text
+    ``SYSTEM USER: <image>\n{question} ASSISTANT: Yes</s>`` through ``tokenizer_image_token`` (each
+    side of <image> tokenised alone, BOS only at the start, the image as id −200), labels masked
+    up to len(ids of the question) − 1, the image id expanded to the processor's image tokens,
+    float32 load then ``model.to(bfloat16)`` (``load_pretrained_model``: buffers such as RoPE's
+    ``inv_freq`` are rounded too), mean cross-entropy of the shifted labels in float32,
+    softmax over the original 32,000-style base vocabulary (``vocab=tokenizer``)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
     from facebench.images import load_image
 
-    vals = s.score([load_image(llava["imgs"][0])], [q])
-    assert 0.0 < vals[0] < 1.0
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    proc = AutoProcessor.from_pretrained(model_dir)
+    tok = proc.tokenizer
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval().to(dtype)
+
+    def tokenizer_image_token(prompt: str) -> list[int]:
+        chunks = [tok(c).input_ids for c in prompt.split("<image>")]
+        assert chunks[0][0] == tok.bos_token_id and chunks[1][0] == tok.bos_token_id
+        return [tok.bos_token_id] + chunks[0][1:] + [-200] + chunks[1][1:]
+
+    question = SYSTEM_MSG + " USER: <image>\n" + QUESTION_TEMPLATE.format(text) + " ASSISTANT: "
+    ids = tokenizer_image_token(question + "Yes</s>")
+    n_masked = len(tokenizer_image_token(question)) - 1  # "because white space"
+    labels = [-100] * n_masked + ids[n_masked:]
+    assert tok.convert_ids_to_tokens(labels[n_masked:])[-1] == "</s>" and len(labels) - n_masked == 2
+    image_id = tok.convert_tokens_to_ids("<image>")
+    n_img = 16  # (32 px / patch 8)² patches, the CLS token dropped ('default' feature selection)
+    cut = ids.index(-200)
+    input_ids = ids[:cut] + [image_id] * n_img + ids[cut + 1:]
+    labels = labels[:cut] + [-100] * n_img + labels[cut + 1:]
+    image = _pad(load_image(img_path), proc.image_processor.image_mean)
+    pixel = proc.image_processor(images=[image], return_tensors="pt")["pixel_values"].to(dtype)
+    with torch.no_grad():
+        ids_t = torch.tensor([input_ids])  # the reference passes attention_mask = input_ids.ne(pad)
+        logits = model(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), pixel_values=pixel).logits[0].float()
+    if vocab == "tokenizer":
+        logits = logits[:, : tok.vocab_size]
+    shift_logits, shift_labels = logits[:-1], torch.tensor(labels[1:])
+    loss = torch.nn.functional.cross_entropy(shift_logits.double(), shift_labels, ignore_index=-100)
+    return math.exp(-float(loss))
+
+
+def test_vqascore_lv_t2v_metrics_variant_equals_the_reference_by_hand(llava_port):
+    preds = _preds(llava_port["imgs"])
+    args = dict(scorer="hf-vlm", model=str(llava_port["dir"]), variant="t2v_metrics", attribute_questions=False)
+    single = VQAScore(key="vqascore_lv", batch_size=1, **args).compute(preds, _ctx(llava_port["root"] / "s", 1))[0]
+    batched = VQAScore(key="vqascore_lv", batch_size=3, **args).compute(preds, _ctx(llava_port["root"] / "b", 3))[0]
+    assert single.skipped is None, single.skipped
+    for p in preds:
+        expected = _llava_t2v_by_hand(llava_port["dir"], p.images[0], p.prompt)
+        assert 0.0 < expected < 1.0
+        assert single.per_item[p.item_id] == pytest.approx(expected, rel=1e-5)
+        assert batched.per_item[p.item_id] == pytest.approx(expected, rel=1e-5)  # right-padded: as alone
+    fp = single.extra["scorer"]
+    assert (fp["variant"], fp["prompt_style"], fp["answer_mode"], fp["vocab"], fp["dtype"], fp["cast"]) == (
+        "t2v_metrics", "llava_t2v", "sequence", "tokenizer", "torch.bfloat16", "model")
+    assert single.variant.endswith(":t2v_metrics")
+
+
+def test_vqascore_lv_base_vocabulary_and_dtype_are_what_the_variant_names(llava_port):
+    """Each t2v_metrics setting matters on a port whose output layer has more rows than tokens."""
+    preds = _preds(llava_port["imgs"])[:2]
+    base = dict(scorer="hf-vlm", model=str(llava_port["dir"]), variant="t2v_metrics", attribute_questions=False,
+                batch_size=1)
+    default = VQAScore(key="k", **base).compute(preds, _ctx(llava_port["root"] / "d", 1))[0]
+    for change, hand in (({"vocab": "model"}, {"vocab": "model"}), ({"dtype": "float32"}, {"bf16": False})):
+        mv = VQAScore(key="k", **base, **change).compute(preds, _ctx(llava_port["root"] / str(change), 1))[0]
+        for p in preds:
+            assert mv.per_item[p.item_id] == pytest.approx(
+                _llava_t2v_by_hand(llava_port["dir"], p.images[0], p.prompt, **hand), rel=1e-5)
+        moved = max(abs(mv.per_item[p.item_id] / default.per_item[p.item_id] - 1) for p in preds)
+        assert moved > 1e-3, (change, moved)
+        assert mv.extra["scorer"]["variant"] == "t2v_metrics+overrides"
+
+
+def test_hf_vlm_t2v_ids_follow_tokenizer_image_token(llava_port):
+    from facebench.metrics.vqascore.hf_vlm import HFVLMScorer
+
+    s = HFVLMScorer(model=str(llava_port["dir"]), variant="t2v_metrics")
+    s.load()
+    q = QUESTION_TEMPLATE.format("x")
+    assert s.prompt(q) == f"{SYSTEM_MSG} USER: <image>\n{q} ASSISTANT: "
+    ids, start = s.t2v_ids(q)
+    assert ids[0] == s.tokenizer.bos_token_id and ids.count(s.tokenizer.bos_token_id) == 1 and ids.count(-200) == 1
+    assert s.tokenizer.convert_ids_to_tokens(ids[start:]) == ["ĠYes", "</s>"]  # ▁Yes </s> for Llama's tokenizer
+
+
+def test_vqa_task_makes_t2v_metrics_the_default_of_the_paper_columns():
+    import yaml
+
+    from facebench_tasks import __file__ as tasks_init
+
+    spec = yaml.safe_load((Path(tasks_init).parent / "vqa.yaml").read_text())
+    args = {m["key"]: m.get("args", {}) for m in spec["metrics"]}
+    assert args["vqascore_lv"]["variant"] == "t2v_metrics" and args["vqascore_lv"]["scorer"] == "hf-vlm"
+    assert {k: args["vqascore_cf5"][k] for k in ("t5_tokenizer", "resize_embeddings", "dtype", "truncation")} == {
+        "t5_tokenizer": "slow", "resize_embeddings": True, "dtype": "bfloat16", "truncation": "ids"}
 
 
 # ---------------------------------------------------------------------------------------- OpenAI

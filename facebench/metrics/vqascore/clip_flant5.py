@@ -35,7 +35,8 @@ the scorer fingerprint, hence in ``extra["scorer"]`` and the score cache key):
 ``dtype``              ``bfloat16`` (default): the reference casts the whole model (tower, projector,
                        T5) with ``model.to(dtype=torch.bfloat16)`` on every device and runs under CUDA
                        autocast; the cross-entropy is taken in float32 from the bfloat16 logits, as
-                       autocast does on CUDA (``cross_entropy`` is on its float32 list) | ``float32``
+                       autocast does on CUDA (``cross_entropy`` is on its float32 list). Tower,
+                       projector and T5 are cast whole (``.to(dtype)``, buffers included) | ``float32``
                        | ``float16`` | ``auto`` (float32 on CPU, bfloat16 on accelerators).
 ``truncation``         ``ids`` (default): the token ids, with the image still one placeholder id, are
                        cut to 2,048 before the image features are inserted (``input_ids[:, :
@@ -195,7 +196,7 @@ class CLIPFlanT5Scorer(Scorer):
         if self.resize_embeddings:  # load_pretrained_model: model.resize_token_embeddings(len(tokenizer))
             self.t5.resize_token_embeddings(len(self.tokenizer))
         self.t5.to(device=self.device, dtype=dtype).eval()
-        self.vision = CLIPVisionModel.from_pretrained(vt_dir, dtype=dtype).to(self.device).eval()
+        self.vision = CLIPVisionModel.from_pretrained(vt_dir, dtype=dtype).to(device=self.device, dtype=dtype).eval()
         tower_state = read_tensors(model_dir, "vision_tower.vision_tower.")
         if tower_state:  # the checkpoint carries its own (fine-tuned or copied) tower: it wins, as in the reference
             self.vision.load_state_dict(tower_state, strict=True)

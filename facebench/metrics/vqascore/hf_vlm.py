@@ -15,8 +15,11 @@ resolved settings are recorded in the scorer fingerprint — ``extra["scorer"]``
   - the softmax runs over the tokenizer's base vocabulary (``vocab=tokenizer``): the original
     LLaVA-1.5 has 32,000 output rows, the llava-hf port adds ``<image>``/``<pad>`` and pads its output
     layer to 32,064 rows that the reference never normalises over;
-  - ``dtype=bfloat16`` (``load_pretrained_model`` casts the model on every device; CUDA autocast as in
-    the reference; the cross-entropy in float32 from the logits, as autocast does on CUDA).
+  - ``dtype=bfloat16``, ``cast=model``: ``load_pretrained_model`` loads in float32 and casts the whole
+    model with ``model.to(dtype=torch.bfloat16)`` on every device — buffers included, so Llama's RoPE
+    ``inv_freq`` is rounded to bfloat16 too (a plain bfloat16 load keeps it in float32; 2.5e-3
+    relative apart on the tiny test model); CUDA autocast as in the reference; the cross-entropy in
+    float32 from the logits, as autocast does on CUDA.
   Use it with the LLaVA-1.5 weights (``llava-hf/llava-1.5-13b-hf`` is the HF port of
   ``liuhaotian/llava-v1.5-13b``, the reference's default).
 ``chat_first_token`` (default for any other VLM) — the processor's chat template with one user
@@ -25,9 +28,10 @@ resolved settings are recorded in the scorer fingerprint — ``extra["scorer"]``
   (float32 on CPU, float16 on accelerators). Not t2v_metrics' number.
 
 Settings: ``prompt_style`` (``llava_t2v`` | ``chat_template``), ``answer_mode`` (``sequence`` |
-``first_token``), ``vocab`` (``tokenizer`` | ``model``), ``dtype``. Images are padded to a square
+``first_token``), ``vocab`` (``tokenizer`` | ``model``), ``dtype``, ``cast`` (``model`` | ``weights``). Images are padded to a square
 with the processor's mean colour first (``pad_square``, LLaVA-1.5's 'pad' mode, as the reference).
-Batches are left-padded; a padded row scores as it would alone (up to float round-off).
+``llava_t2v`` batches are right-padded as the reference's; ``chat_template`` batches are left-padded
+by the processor; either way a padded row scores as it would alone up to float round-off.
 """
 from __future__ import annotations
 
@@ -51,10 +55,12 @@ DEFAULT_MODEL = "llava-hf/llava-1.5-13b-hf"
 PROMPT_STYLES = ("chat_template", "llava_t2v")
 ANSWER_MODES = ("first_token", "sequence")
 VOCABS = ("model", "tokenizer")
+CASTS = ("weights", "model")
 VARIANTS: dict[str, dict[str, str]] = {
-    "t2v_metrics": {"prompt_style": "llava_t2v", "answer_mode": "sequence", "vocab": "tokenizer", "dtype": "bfloat16"},
+    "t2v_metrics": {"prompt_style": "llava_t2v", "answer_mode": "sequence", "vocab": "tokenizer", "dtype": "bfloat16",
+                    "cast": "model"},
     "chat_first_token": {"prompt_style": "chat_template", "answer_mode": "first_token", "vocab": "model",
-                         "dtype": "auto"},
+                         "dtype": "auto", "cast": "weights"},
 }
 DEFAULT_VARIANT = "chat_first_token"
 CONTEXT_LEN = 2048  # t2v_metrics CONTEXT_LEN / LLaVA-1.5's model_max_length
@@ -70,7 +76,8 @@ class HFVLMScorer(Scorer):
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", dtype: str | None = None,
                  answer: str = ANSWER, prompt_style: str | None = None, answer_mode: str | None = None,
-                 vocab: str | None = None, variant: str | None = None, pad_square: bool = True,
+                 vocab: str | None = None, cast: str | None = None, variant: str | None = None,
+                 pad_square: bool = True,
                  revision: str | None = None, **_: Any):
         name = variant or DEFAULT_VARIANT
         if name not in VARIANTS:
@@ -80,6 +87,9 @@ class HFVLMScorer(Scorer):
         self.answer_mode = answer_mode or preset["answer_mode"]
         self.vocab = vocab or preset["vocab"]
         self.dtype_name = dtype or preset["dtype"]
+        self.cast = cast or preset["cast"]
+        if self.cast not in CASTS:
+            raise ScorerError(f"unknown cast {self.cast!r}; fix: one of {', '.join(CASTS)}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ScorerError(f"unknown prompt_style {self.prompt_style!r}; fix: one of {', '.join(PROMPT_STYLES)}")
         if self.answer_mode not in ANSWER_MODES:
@@ -87,7 +97,7 @@ class HFVLMScorer(Scorer):
         if self.vocab not in VOCABS:
             raise ScorerError(f"unknown vocab {self.vocab!r}; fix: one of {', '.join(VOCABS)}")
         resolved = {"prompt_style": self.prompt_style, "answer_mode": self.answer_mode, "vocab": self.vocab,
-                    "dtype": self.dtype_name}
+                    "dtype": self.dtype_name, "cast": self.cast}
         self.variant = name if resolved == preset else f"{name}+overrides"
         self.model_id = str(model)
         self.device = device
@@ -100,6 +110,7 @@ class HFVLMScorer(Scorer):
         return {"kind": self.kind, "model": self.model_id, "revision": self.revision,
                 "local": local_fingerprint(self.model_id), "variant": self.variant,
                 "prompt_style": self.prompt_style, "answer_mode": self.answer_mode, "vocab": self.vocab,
+                "cast": self.cast,
                 "pad_square": self.pad_square, "answer": self.answer,
                 "dtype": str(_torch_dtype(self.dtype_name, self.device)), "version": 2}
 
@@ -112,9 +123,11 @@ class HFVLMScorer(Scorer):
 
         with quiet_transformers():
             self.processor = AutoProcessor.from_pretrained(model_dir)
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                model_dir, dtype=_torch_dtype(self.dtype_name, self.device)
-            ).to(self.device).eval()
+            dtype = _torch_dtype(self.dtype_name, self.device)
+            self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype)
+            if self.cast == "model":  # as model.to(dtype=...) after a float32 load: buffers too (RoPE inv_freq)
+                self.model.to(dtype=dtype)
+            self.model.to(self.device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -182,10 +195,13 @@ class HFVLMScorer(Scorer):
         return int(self.tokenizer.convert_tokens_to_ids(self.image_token()))
 
     def inputs(self, images: list, questions: list[str]):
-        """Left-padded batch and, per row, the positions of the label tokens and their ids.
+        """The batch and, per row, the positions of the label tokens and their ids.
 
         ``llava_t2v``: t2v_metrics' ids (see ``t2v_ids``) with the placeholder expanded to the image
-        tokens; the labels are the answer (+ eos) — in ``first_token`` mode only its first token.
+        tokens, right-padded as the reference pads (a row keeps its RoPE positions, so in bfloat16
+        it scores as alone up to matmul round-off; left padding shifted positions and moved
+        bfloat16 scores by ~3% on the tiny test model); the labels are the answer (+ eos) — in
+        ``first_token`` mode only its first token.
         ``chat_template``: the processor's batch; in ``sequence`` mode the answer ids (as the model
         would generate them) and the end-of-sequence id are appended as token ids."""
         import torch
@@ -211,10 +227,9 @@ class HFVLMScorer(Scorer):
             pad = self.tokenizer.pad_token_id
             input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
             mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for k, r in enumerate(rows):
-                input_ids[k, width - len(r):] = torch.tensor(r, dtype=torch.long)
-                mask[k, width - len(r):] = 1
-            labels = [([p + width - len(r) for p in pos], ids) for r, (pos, ids) in zip(rows, labels)]
+            for k, r in enumerate(rows):  # right-padded like the reference (pad_sequence): every row keeps
+                input_ids[k, : len(r)] = torch.tensor(r, dtype=torch.long)  # the positions it has alone
+                mask[k, : len(r)] = 1
             batch = {"input_ids": input_ids, "attention_mask": mask, "pixel_values": pixel}
             return {k: v.to(self.device) for k, v in batch.items()}, labels
         texts = [self.prompt(q) for q in questions]
