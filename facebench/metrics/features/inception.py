@@ -14,7 +14,7 @@
   default) or a TF1-style bilinear (torch-fidelity; torchmetrics ``antialias=False``) and scale with
   (x − 128)/128; on small images the FIDs differ by a few percent (1.8% reported on real weights,
   4–4.5% on the random-weight test images) — tests/test_metrics_gen_inception_refs.py checks both
-  statements.
+  statements (the torchmetrics one only where torch-fidelity is installed).
 
 Weights (never bundled; see ``weights.py`` for the search order):
 - clean / legacy_tensorflow: ``inception-2015-12-05.pt`` from
