@@ -88,6 +88,7 @@ class CLIPScore(Metric):
     name = "clipscore"
     kind = "generation"
     higher_is_better = True
+    version = "2"  # 2: named truncation (clip_t now torchmetrics-exact)
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)

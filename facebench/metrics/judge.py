@@ -153,7 +153,7 @@ class JudgeScore(Metric):
     name: ClassVar[str] = "judge"
     failures_are_final: ClassVar[bool] = False  # a failed call may succeed on a rerun
     kind: ClassVar[str] = "understanding"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: template recorded per item, LLaVA-Bench protocol and aggregation
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)

@@ -55,6 +55,7 @@ class ExactMatch(Metric):
 
     name: ClassVar[str] = "exact_match"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: "yes and no" gets no credit; denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         closed = _closed(preds)
@@ -74,6 +75,7 @@ class AttributeAccuracy(Metric):
 
     name: ClassVar[str] = "attr_accuracy"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: "yes and no" gets no credit; denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         items = [p for p in _closed(preds) if p.qa.family]
@@ -117,6 +119,7 @@ class CaptionAttributeRecall(Metric):
 
     name: ClassVar[str] = "caption_attr_recall"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         items = [p for p in preds if p.attributes]

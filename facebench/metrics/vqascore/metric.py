@@ -81,6 +81,7 @@ class VQAScore(Metric):
     failures_are_final = False  # the openai scorer can fail transiently
     kind = "generation"
     higher_is_better = True
+    version = "2"  # 2: t2v_metrics-faithful CLIP-FlanT5 loading and LLaVA variant
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)
