@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from facebench.metrics.vqascore.base import ScorerError
@@ -61,7 +62,5 @@ class SentencePieceT5Tokenizer:
         return [int(i) for i in self.sp.encode(text)] + [self.eos_token_id]
 
     def __call__(self, text: str) -> Any:
-        class _Out:
-            input_ids = self.encode(text)
-
-        return _Out()
+        """Like a transformers tokenizer call: ``.input_ids``."""
+        return SimpleNamespace(input_ids=self.encode(text))
