@@ -70,6 +70,7 @@ def setup(tmp_path_factory):
 
 
 def _by_hand(folder: Path, preds, prefix: str, variant: str) -> dict[str, float]:
+    """open_clip's own pipeline; its tokenizer keeps the end token of a long caption."""
     import open_clip
     import torch
 
@@ -93,8 +94,10 @@ def _by_hand(folder: Path, preds, prefix: str, variant: str) -> dict[str, float]
 
 @pytest.mark.parametrize("variant,prefix", [("hessel", "A photo depicts "), ("clip_t", "")])
 def test_end_to_end_tiny_open_clip(setup, variant, prefix):
-    mv = CLIPScore(key=f"k_{variant}", variant=variant, model=f"local-dir:{setup['folder']}").compute(
-        setup["preds"], setup["ctx"])[0]
+    """Both variants with end-token-preserving truncation against open_clip run by hand (for
+    ``clip_t`` that is the named non-default ``truncation=keep_end_token``)."""
+    mv = CLIPScore(key=f"k_{variant}", variant=variant, model=f"local-dir:{setup['folder']}",
+                   truncation="keep_end_token").compute(setup["preds"], setup["ctx"])[0]
     assert mv.skipped is None, mv.skipped
     expected = _by_hand(setup["folder"], setup["preds"], prefix, variant)
     assert set(mv.per_item) == set(expected)
@@ -112,6 +115,7 @@ def test_end_to_end_tiny_open_clip(setup, variant, prefix):
     assert mv.details["c"]["truncated"] is True and mv.details["a"]["truncated"] is False
     assert len(mv.details["a"]["per_image"]) == 2
     assert mv.extra["prefix"] == prefix and mv.extra["checkpoint_sha256"]
+    assert tr["policy"] == "keep_end_token" and mv.variant.endswith(":keep_end_token")
     if variant == "clip_t":
         all_vals = [s for d in mv.details.values() for s in d["per_image"]]
         assert mv.extra["torchmetrics_value"] == pytest.approx(max(float(np.mean(all_vals)), 0.0))
@@ -123,10 +127,12 @@ def test_named_architecture_with_local_checkpoint_file_and_env(setup, monkeypatc
     open_clip.add_model_config(setup["cfg_file"])
     ckpt = setup["folder"] / "open_clip_model.safetensors"
     expected = _by_hand(setup["folder"], setup["preds"], "", "clip_t")
-    by_arg = CLIPScore(key="clip_t", variant="clip_t", model="facebench-tiny-clip", weights=str(ckpt)).compute(
+    by_arg = CLIPScore(key="clip_t", variant="clip_t", model="facebench-tiny-clip", weights=str(ckpt),
+                       truncation="keep_end_token").compute(
         setup["preds"], setup["ctx"])[0]
     monkeypatch.setenv("FACEBENCH_CLIP_CHECKPOINT_FACEBENCH_TINY_CLIP", str(ckpt))
-    by_env = CLIPScore(key="clip_t", variant="clip_t", model="facebench-tiny-clip", pretrained=None).compute(
+    by_env = CLIPScore(key="clip_t", variant="clip_t", model="facebench-tiny-clip", pretrained=None,
+                       truncation="keep_end_token").compute(
         setup["preds"], setup["ctx"])[0]
     for mv in (by_arg, by_env):
         assert mv.skipped is None, mv.skipped
@@ -145,3 +151,104 @@ def test_missing_weights_offline_is_skipped(setup, monkeypatch):
     assert "clipscore_hessel.weights=PATH" in mv.skipped and "FACEBENCH_CLIP_CHECKPOINT_VIT_B_32" in mv.skipped
     mv = CLIPScore(key="x", variant="clip_t", weights="/nonexistent.pt").compute(setup["preds"], setup["ctx"])[0]
     assert mv.value is None and "not found" in mv.skipped
+
+
+# ------------------------------------------------------------------ long captions: the two truncations
+LONG_CAPTIONS = [
+    "a young woman with long wavy blond hair, bright blue eyes and a warm smile, wearing small gold earrings, "
+    "light pink lipstick and a thin silver necklace; she has arched eyebrows, rosy cheeks, an oval face and a "
+    "calm, happy expression, photographed in soft daylight against a plain grey wall with gentle shadows. "
+    "Her skin is smooth and fair, her nose is small and straight, and her teeth show slightly as she smiles.",
+    "a middle aged man with short black hair greying at the temples, a neatly trimmed beard and moustache, dark "
+    "brown eyes behind rectangular glasses, a slight frown and furrowed brow, wearing a navy jacket over a white "
+    "shirt; his square jaw, thick eyebrows and serious, focused look suggest concentration under studio light. "
+    "A small scar crosses his left cheek, and his ears are partly hidden by the frame of his glasses.",
+    "an elderly woman with curly white hair, deep wrinkles, green eyes, pearl earrings and red lipstick, laughing "
+    "with her mouth open and eyes narrowed, head tilted to one side, a floral scarf around her neck, freckles on "
+    "her cheeks and nose, a round face, warm evening light and a blurred garden in the background behind her. "
+    "Her hands are raised near her chin and a thin gold ring is visible on one finger as she laughs.",
+]
+SHORT_CAPTIONS = ["a man with a beard", "a smiling woman"]
+
+
+@pytest.fixture(scope="module")
+def long_setup(tmp_path_factory):
+    """32×32 images (the tiny CLIP's input size: no resize, so open_clip's and transformers'
+    image pipelines see the same pixels) and captions of > 77 tokens."""
+    from PIL import Image
+    from tiny_metric_models import build_tiny_open_clip, hf_clip_from_open_clip
+
+    root = tmp_path_factory.mktemp("clip_long")
+    folder = build_tiny_open_clip(root / "tiny", seed=1)
+    hf, processor = hf_clip_from_open_clip(folder, root / "hf")
+    rng = np.random.RandomState(5)
+    caps = LONG_CAPTIONS + SHORT_CAPTIONS
+    paths = []
+    for i in range(len(caps)):
+        p = root / f"{i}.png"
+        Image.fromarray(rng.randint(0, 255, (32, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    preds = [Prediction(item_id=f"p{i}", doc_id=f"p{i}", task="clip", prompt=c, images=[paths[i]])
+             for i, c in enumerate(caps)]
+    ctx = MetricContext(task="clip", dataset="test", run_dir=root, cache_dir=root / "cache", batch_size=3)
+    return {"folder": folder, "hf": hf, "processor": processor, "preds": preds, "paths": paths, "ctx": ctx}
+
+
+def _torchmetrics_per_pair(long_setup) -> list[float]:
+    """torchmetrics' CLIPScore update on the same weights (ported to transformers), per pair."""
+    import torch
+    from PIL import Image
+    from torchmetrics.functional.multimodal.clip_score import _clip_score_update
+
+    imgs = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB")).copy()).permute(2, 0, 1)
+            for p in long_setup["paths"]]
+    with torch.no_grad(), pytest.warns(UserWarning, match="longer than"):
+        score, n = _clip_score_update(imgs, [p.prompt for p in long_setup["preds"]], long_setup["hf"],
+                                      long_setup["processor"])
+    assert n == len(imgs)
+    return [float(x) for x in score]
+
+
+def test_clip_t_default_equals_torchmetrics_on_long_captions(long_setup):
+    import torch
+    from torchmetrics.multimodal.clip_score import CLIPScore as TMCLIPScore
+
+    import open_clip
+
+    tok = open_clip.get_tokenizer(f"local-dir:{long_setup['folder']}")
+    counts = [len(tok.encode(c)) + 2 for c in LONG_CAPTIONS]
+    assert min(counts) > 77  # really long: torchmetrics cuts the end token off each of them
+    mv = CLIPScore(key="clip_t", variant="clip_t", model=f"local-dir:{long_setup['folder']}").compute(
+        long_setup["preds"], long_setup["ctx"])[0]
+    assert mv.skipped is None, mv.skipped
+    ref = _torchmetrics_per_pair(long_setup)
+    for p, r in zip(long_setup["preds"], ref):
+        assert mv.per_item[p.item_id] == pytest.approx(r, abs=5e-5)
+    tr = mv.extra["truncation"]
+    assert tr["policy"] == "torchmetrics" and tr["n_truncated"] == 3 and tr["n_items"] == 5
+    assert mv.variant == f"clip_t:local-dir:{long_setup['folder']}/local:torchmetrics"
+    # torchmetrics' reported number: max(mean, 0) over the same pairs
+    tm = TMCLIPScore(model_name_or_path=lambda: (long_setup["hf"], long_setup["processor"]))
+    imgs = [torch.from_numpy(np.asarray(__import__("PIL.Image").Image.open(p).convert("RGB")).copy()).permute(2, 0, 1)
+            for p in long_setup["paths"]]
+    with pytest.warns(UserWarning):
+        tm.update(imgs, [p.prompt for p in long_setup["preds"]])
+    assert mv.extra["torchmetrics_value"] == pytest.approx(float(tm.compute()), abs=2e-4)
+
+
+def test_keep_end_token_equals_open_clip_and_differs_from_torchmetrics_on_long_captions(long_setup):
+    keep = CLIPScore(key="clip_t", variant="clip_t", model=f"local-dir:{long_setup['folder']}",
+                     truncation="keep_end_token").compute(long_setup["preds"], long_setup["ctx"])[0]
+    expected = _by_hand(long_setup["folder"], long_setup["preds"], "", "clip_t")
+    for k, v in expected.items():
+        assert keep.per_item[k] == pytest.approx(v, abs=1e-5)
+    ref = _torchmetrics_per_pair(long_setup)
+    gaps = [abs(keep.per_item[p.item_id] - r) for p, r in zip(long_setup["preds"], ref)]
+    assert max(gaps[:3]) > 0.5  # long captions: the two truncations read different tokens
+    assert max(gaps[3:]) < 5e-5  # short captions: identical
+    assert keep.extra["truncation"]["n_truncated"] == 3
+
+
+def test_unknown_truncation_is_refused():
+    with pytest.raises(ValueError, match="truncation"):
+        CLIPScore(key="clip_t", variant="clip_t", truncation="middle")

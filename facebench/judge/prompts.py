@@ -8,7 +8,16 @@ the LLaVA-Bench review protocol that the paper's naming matches: the judge sees 
 (the reference caption stands in for the image, so text-only judges such as DeepSeek-V3 can run
 it), the question, the reference ("Assistant 1") and the model's answer ("Assistant 2"), and rates
 both 1–10 on helpfulness, relevance, accuracy and detail. Rating the reference too is what gives the
-``_ref_mean`` and ``_relative`` numbers. The wording here is facebench's own.
+``_ref_mean`` and ``_relative`` numbers. The wording here is facebench's own (it tells the judge that
+Assistant 1 is the human reference, asks for face attributes to be checked, and runs at temperature
+0 with 512 reply tokens): ``desc``/``conv`` version 1, the default of every task.
+
+LLaVA-Bench's own protocol is offered as the templates ``llava_bench_conv``, ``llava_bench_detail``,
+``llava_bench_complex`` (``llava_bench`` picks detail for desc, conv for conv): its rule, system
+message, layout, temperature 0.2 and max_tokens 1024 are read from LLaVA's repository at a pinned
+commit on first use (``facebench.judge.llava_protocol``; their text is not part of facebench).
+Which template was used — name, version, hash, and for LLaVA's the commit and file digests — is
+recorded beside every score.
 """
 from __future__ import annotations
 
@@ -87,12 +96,21 @@ class Template:
     rule: str = ""
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    temperature: float | None = None  # None: the judge settings' (0)
+    max_tokens: int | None = None  # None: the judge settings' reply_max_tokens (512)
+
+    @property
+    def label(self) -> str:
+        """``name@version#hash``: what the sample rows record beside each score."""
+        return f"{self.name}@{self.version}#{self.hash}"
 
     @cached_property
     def hash(self) -> str:
         """16 hex digits of sha256 over everything that reaches the judge."""
         payload = {"name": self.name, "version": self.version, "system": self.system, "user": self.user,
                    "rule": self.rule, "paired": self.paired, "scale": list(self.scale)}
+        if self.temperature is not None or self.max_tokens is not None:
+            payload.update(temperature=self.temperature, max_tokens=self.max_tokens)
         return sha256_text(canonical_json(payload))[:16]
 
     def messages(self, **fields: str) -> list[dict[str, str]]:
@@ -103,9 +121,16 @@ class Template:
         ]
 
     def describe(self) -> dict[str, Any]:
-        """What results.json records about the prompt."""
-        return {"name": self.name, "version": self.version, "hash": self.hash, "paired": self.paired,
-                "scale": list(self.scale)}
+        """What results.json records about the prompt (never its text)."""
+        out = {"name": self.name, "version": self.version, "hash": self.hash, "paired": self.paired,
+               "scale": list(self.scale), "wording": self.extra.get("wording", "facebench")}
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            out["max_tokens"] = self.max_tokens
+        if "source" in self.extra:
+            out["source"] = self.extra["source"]
+        return out
 
 
 TEMPLATES: dict[str, Template] = {
@@ -125,8 +150,35 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
+LLAVA_TEMPLATES = ("llava_bench", "llava_bench_conv", "llava_bench_detail", "llava_bench_complex")
+
+
 def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise TaskConfigError(f"unknown judge template {name!r}; known: {', '.join(sorted(TEMPLATES))}") from None
+        known = ", ".join(sorted([*TEMPLATES, *LLAVA_TEMPLATES]))
+        raise TaskConfigError(f"unknown judge template {name!r}; known: {known}") from None
+
+
+def llava_template(category: str, protocol: Any) -> Template:
+    """A paired ``Template`` from LLaVA-Bench's loaded protocol (``llava_protocol.LlavaProtocol``)."""
+    from facebench.judge.llava_protocol import COMMIT
+
+    rule = protocol.rules[category]
+    role = str(rule["role"]).replace("{", "{{").replace("}", "}}")
+    return Template(category, f"llava@{COMMIT[:7]}", protocol.system, protocol.layout.replace("{role}", role),
+                    paired=True, rule=str(rule["prompt"]), temperature=protocol.temperature,
+                    max_tokens=protocol.max_tokens,
+                    notes="LLaVA-Bench's GPT review protocol, loaded from LLaVA's repository at a pinned commit.",
+                    extra={"wording": "LLaVA-Bench", "source": protocol.source})
+
+
+def resolve_template(name: str, task: str, local_dir: str | None = None, key: str = "KEY") -> Template:
+    """A built-in template by name, or LLaVA-Bench's (loaded on first use; raises
+    ``llava_protocol.ProtocolUnavailable`` with the fix when it cannot be had)."""
+    if name in LLAVA_TEMPLATES:
+        from facebench.judge import llava_protocol
+
+        return llava_template(llava_protocol.category_for(name, task), llava_protocol.load(local_dir, key))
+    return get_template(name)

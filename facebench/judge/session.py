@@ -118,6 +118,20 @@ class JudgeSession:
         print(f"[facebench judge] {msg}", file=sys.stderr)
         return msg
 
+    @property
+    def temperature(self) -> float:
+        """The template's (LLaVA-Bench: 0.2), else 0."""
+        t = self.template.temperature
+        return float(t) if t is not None else 0.0
+
+    @property
+    def reply_max_tokens(self) -> int:
+        """A reply length the user set wins; else the template's (LLaVA-Bench: 1024); else the setting's."""
+        s = self.settings
+        if self.template.max_tokens is not None and s.sources.get("reply_max_tokens", "default") == "default":
+            return int(self.template.max_tokens)
+        return int(s.reply_max_tokens)
+
     # -- running --------------------------------------------------------------------------------
     def run(self, jobs: Sequence[ReviewJob], api_key: str | None) -> dict[str, Review]:
         """Reviews for every job: cached ones first, then calls for the rest (persisted as they land)."""
@@ -130,7 +144,7 @@ class JudgeSession:
         client = self.client_factory(s.base_url, api_key, concurrency=s.concurrency, timeout=s.timeout,
                                      max_retries=s.max_retries, retry_base_delay=s.retry_base_delay,
                                      budget=self.budget, seed=self.seed)
-        base: dict[str, Any] = {"model": s.model, "temperature": 0.0, "max_tokens": s.reply_max_tokens}
+        base: dict[str, Any] = {"model": s.model, "temperature": self.temperature, "max_tokens": self.reply_max_tokens}
         requests = [{**base, "messages": j.messages} for j in todo]
 
         def on_result(i: int, res: ChatResult) -> None:
@@ -175,9 +189,11 @@ class JudgeSession:
                     if price is not None else None)
         return {
             "judge": {**s.describe(), "model_requested": s.model, "model_returned": sorted(self.models_returned),
-                      "base_url": s.base_url or normalize_base_url(None)},
+                      "base_url": s.base_url or normalize_base_url(None), "temperature": self.temperature,
+                      "reply_max_tokens": self.reply_max_tokens},
             "prompt": self.template.describe(),
-            "temperature": 0.0,
+            "temperature": self.temperature,
+            "reply_max_tokens": self.reply_max_tokens,
             "concurrency": s.concurrency,
             "usage": self.usage.as_dict(),
             "cost": {"usd": cost, "usd_including_cached": cost_all,

@@ -1,22 +1,34 @@
 """CLIPScore: cosine similarity of CLIP image and text embeddings, in its two published variants.
 
 ``variant=hessel`` (Hessel et al. 2021, reported as ``clipscore_hessel``):
-    2.5 · max(cos(E_img, E_txt), 0) per image, text prefixed "A photo depicts ", ViT-B/32 (OpenAI).
+    2.5 · max(cos(E_img, E_txt), 0) per image, text prefixed "A photo depicts ", ViT-B/32 (OpenAI),
+    truncation ``keep_end_token`` (Hessel's clipscore.py tokenises with OpenAI's
+    ``clip.tokenize(..., truncate=True)``).
 ``variant=clip_t`` (torchmetrics ``CLIPScore`` / "CLIP-T", reported as ``clip_t``):
-    100 · cos per image, ViT-L/14 (OpenAI), no prefix. torchmetrics clamps at 0 *after* averaging
-    (``max(mean, 0)``); per-item values here are the unclamped 100·cos, the runner averages them,
-    and ``extra["torchmetrics_value"]`` holds max(mean over images, 0) — identical whenever the mean
-    is positive, which it is for any trained CLIP.
+    100 · cos per image, ViT-L/14 (OpenAI), no prefix, truncation ``torchmetrics``. torchmetrics
+    clamps at 0 *after* averaging (``max(mean, 0)``); per-item values here are the unclamped 100·cos,
+    the runner averages them, and ``extra["torchmetrics_value"]`` holds max(mean over images, 0) —
+    identical whenever the mean is positive, which it is for any trained CLIP.
+
+Truncation (``truncation``; CLIP's text encoder reads 77 tokens and UniF²ace captions are ~120, so
+this decides the score of almost every item):
+``torchmetrics``   torchmetrics-exact: the tokenised caption (start token, BPE tokens, end token) is cut
+                   to its first 77 ids, so a long caption loses its end token
+                   (torchmetrics/functional/multimodal/clip_score.py ``_get_features`` slices
+                   ``input_ids[..., :max_position_embeddings]``). CLIP pools the text feature at the
+                   largest token id (OpenAI checkpoints: argmax pooling, the end token when present),
+                   so for a cut caption it reads whichever word has the largest BPE id — an arbitrary
+                   word. The argmax is over integer ids (first occurrence on ties), not over floats:
+                   no float noise can move it.
+``keep_end_token`` end-token-preserving: the first 75 BPE tokens, then the end token (OpenAI
+                   ``clip.tokenize(truncate=True)``, clip/clip.py; open_clip's tokenizer).
+Captions of ≤ 77 tokens score identically under both. How many captions were cut, and by how
+much, is in ``extra["truncation"]`` and per item in ``details``.
 
 Args: ``variant``, ``model`` (any open_clip name, ``hf-hub:…`` or ``local-dir:/path``),
 ``pretrained`` (open_clip tag or checkpoint file), ``weights`` (checkpoint file; also env
 ``FACEBENCH_CLIP_CHECKPOINT_<MODEL>``, see ``features/clip.py``), ``prefix`` (override),
-``batch_size``.
-
-CLIP's text encoder reads 77 tokens (start + 75 BPE tokens + end); longer captions (UniF²ace
-captions are ~120 tokens) are cut by open_clip's tokenizer to their first 75 BPE tokens with the
-end token kept. How many were cut, and by how much, is in ``extra["truncation"]`` and per item in
-``details``. An item with several images scores the mean over its images.
+``truncation`` (override), ``batch_size``. An item with several images scores the mean over its images.
 """
 from __future__ import annotations
 
@@ -29,9 +41,34 @@ from facebench.metrics.base import Metric, MetricContext
 from facebench.types import MetricValue, Prediction
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "hessel": {"model": "ViT-B-32", "pretrained": "openai", "prefix": "A photo depicts ", "scale": 2.5},
-    "clip_t": {"model": "ViT-L-14", "pretrained": "openai", "prefix": "", "scale": 100.0},
+    "hessel": {"model": "ViT-B-32", "pretrained": "openai", "prefix": "A photo depicts ", "scale": 2.5,
+               "truncation": "keep_end_token"},
+    "clip_t": {"model": "ViT-L-14", "pretrained": "openai", "prefix": "", "scale": 100.0,
+               "truncation": "torchmetrics"},
 }
+TRUNCATIONS: dict[str, str] = {
+    "torchmetrics": "torchmetrics-exact: first 77 token ids kept (start + 76 BPE tokens), end token dropped; "
+                    "the feature is pooled at the largest token id, an arbitrary word of a cut caption",
+    "keep_end_token": "end-token-preserving: first 75 BPE tokens + end token (OpenAI clip.tokenize(truncate=True), "
+                      "open_clip)",
+}
+
+
+def tokenize(tokenizer: Any, texts: list[str], context_length: int, truncation: str):
+    """Token ids (n, context_length) under the named truncation (module doc)."""
+    if truncation == "keep_end_token":
+        return tokenizer(texts)
+    if truncation == "torchmetrics":
+        longest = max(token_count(tokenizer, t) for t in texts)
+        full = tokenizer(texts, context_length=max(longest, context_length))  # nothing cut yet
+        return full[:, :context_length]
+    raise ValueError(f"unknown truncation {truncation!r}; choose one of {', '.join(TRUNCATIONS)}")
+
+
+def token_count(tokenizer: Any, text: str) -> int:
+    from facebench.metrics.features.clip import token_count as _count
+
+    return _count(tokenizer, text)
 
 
 def clip_scores(image_emb: np.ndarray, text_emb: np.ndarray, variant: str) -> np.ndarray:
@@ -51,6 +88,7 @@ class CLIPScore(Metric):
     name = "clipscore"
     kind = "generation"
     higher_is_better = True
+    version = "2"  # 2: named truncation (clip_t now torchmetrics-exact)
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)
@@ -62,17 +100,20 @@ class CLIPScore(Metric):
         schema = self.model_name.startswith(("local-dir:", "hf-hub:"))
         self.pretrained = None if schema else args.get("pretrained", d["pretrained"])
         self.prefix = str(args["prefix"]) if args.get("prefix") is not None else d["prefix"]
+        self.truncation = str(args.get("truncation") or d["truncation"])
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"unknown CLIPScore truncation {self.truncation!r}; choose one of {', '.join(TRUNCATIONS)}")
 
     @property
     def variant(self) -> str:
-        return f"{self.variant_name}:{self.model_name}/{self.pretrained or 'local'}"
+        return f"{self.variant_name}:{self.model_name}/{self.pretrained or 'local'}:{self.truncation}"
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         import torch
 
         from facebench.errors import MissingDependencyError
         from facebench.images import load_image
-        from facebench.metrics.features.clip import load_open_clip, token_count
+        from facebench.metrics.features.clip import load_open_clip
         from facebench.metrics.features.weights import WeightsUnavailable
 
         items = [p for p in preds if p.images]
@@ -94,7 +135,8 @@ class CLIPScore(Metric):
         with torch.no_grad():
             for i in range(0, len(texts), bs):
                 chunk = texts[i : i + bs]
-                e = model.encode_text(clip.tokenizer(chunk).to(device)).float()
+                ids = tokenize(clip.tokenizer, chunk, ctx_len, self.truncation)
+                e = model.encode_text(ids.to(device)).float()
                 e = e / e.norm(dim=-1, keepdim=True)
                 text_emb.update(zip(chunk, e.cpu().numpy()))
 
@@ -139,11 +181,14 @@ class CLIPScore(Metric):
             "checkpoint_sha256": clip.weights_sha256,
             "prefix": self.prefix,
             "formula": "2.5*max(cos,0) per image" if self.variant_name == "hessel" else "100*cos per image (unclamped)",
+            "denominator": "all items with generated images (an unreadable image makes its item a failed item)",
             "n_images": len(pairs),
+            "n_truncated": int(truncated.sum()),
             "n_failed_images": n_failed_images,
             "truncation": {
                 "context_length": ctx_len,
-                "policy": "open_clip tokenizer: first context_length-2 BPE tokens kept, end token kept",
+                "policy": self.truncation,
+                "description": TRUNCATIONS[self.truncation],
                 "n_items": int(len(items)),
                 "n_truncated": int(truncated.sum()),
                 "fraction_truncated": float(truncated.mean()) if len(items) else 0.0,

@@ -13,6 +13,22 @@ Backends: ``openai`` (any OpenAI-compatible endpoint: OpenAI, DeepSeek, vLLM, Ol
 and ``embedding`` (offline cosine similarity, not an LLM; see ``facebench.judge.embedding``).
 A failed call, an empty or an unparsable review is a missing value (``None``), never a number.
 
+Templates (metric arg / task YAML ``template``; recorded beside every score: ``extra["prompt"]`` in
+results, ``template`` in every sample row): facebench's own ``desc``/``conv`` (the default; the
+variant is the judge identity) or LLaVA-Bench's protocol ``llava_bench`` (``llava_bench_detail`` for
+desc, ``llava_bench_conv`` for conv), loaded from LLaVA's repository at a pinned commit with its
+system message, temperature 0.2 and max_tokens 1024 (``facebench.judge.llava_protocol``; offline
+without a copy the metric is skipped with the URLs and ``llava_eval_dir=``/``$FACEBENCH_LLAVA_EVAL_DIR``
+as the fix). A non-default template is appended to the variant (``openai:gpt-4o|llava_bench_detail@…``),
+so rows judged differently never compete in one leaderboard column.
+LLaVA's aggregation — unreadable reviews (by LLaVA's own parsing rule) counted as (−1, −1) in the two
+means it divides — is reported as ``<key>_llava_relative`` (arg ``llava_aggregate``; on by default
+with LLaVA's templates), a separately named number; the main score never counts a failed review.
+
+Denominators: the main score averages every item with a reference and an output, an empty answer
+scoring the scale's lowest (1) without a call; failed calls and unparsable reviews are missing
+values (``n_failed``), never numbers.
+
 Whether the paper's GPT-4o judge saw the face image is UNVERIFIED: by default the judge is
 text-only (the reference caption stands in for the image, as it must for DeepSeek-V3); the metric
 arg ``send_image: true`` also attaches the source image (PNG data URL) for vision judges, and is
@@ -30,7 +46,8 @@ from facebench.hashing import sha256_bytes
 from facebench.judge.cache import JudgeCache
 from facebench.judge.client import Budget, run_budget
 from facebench.judge.parse import parse_pair, parse_single
-from facebench.judge.prompts import Template, get_template
+from facebench.judge.llava_protocol import ProtocolUnavailable, llava_relative
+from facebench.judge.prompts import TEMPLATES, Template, resolve_template
 from facebench.judge.session import JudgeSession, Review, ReviewJob, image_data_url
 from facebench.judge.settings import DEFAULT_API_KEY_ENV, JudgeSettings, resolve_settings
 from facebench.metrics.base import Metric, MetricContext
@@ -136,7 +153,7 @@ class JudgeScore(Metric):
     name: ClassVar[str] = "judge"
     failures_are_final: ClassVar[bool] = False  # a failed call may succeed on a rerun
     kind: ClassVar[str] = "understanding"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: template recorded per item, LLaVA-Bench protocol and aggregation
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)
@@ -174,12 +191,17 @@ class JudgeScore(Metric):
         return self._llm(preds, ctx, s)
 
     def _llm(self, preds: list[Prediction], ctx: MetricContext, s: JudgeSettings) -> list[MetricValue]:
-        template = get_template(s.template)
+        try:
+            template = resolve_template(s.template, ctx.task, self.args.get("llava_eval_dir"), key=self.key)
+        except ProtocolUnavailable as e:
+            return [self.skipped(str(e))]
         if not ctx.dry_run and s.backend == "openai" and (s.model or s.base_url):
             reason = missing_key_reason(s) or model_from_server(s)
             if reason:
                 return [self.skipped(reason)]
         variant = s.identity
+        if s.template != default_template(ctx.task) or template.name not in TEMPLATES:
+            variant += f"|{template.name}@{template.version}"
         if not s.model:
             return [self.skipped("no judge model set; fix: pass --judge_model (e.g. gpt-4o-2024-08-06) or set "
                                  "model in the task YAML", )]
@@ -251,6 +273,8 @@ class JudgeScore(Metric):
             return [self.value(skipped=reason, variant=variant, extra=session.extra())]
         extra = session.extra()
         extra["judge"]["send_image"] = send_image
+        extra["denominator"] = ("all items with a reference and an output; an empty answer scores the scale's lowest "
+                                "without a call; failed calls and unparsable reviews are missing (n_failed)")
         if server is not None:
             extra["judge"]["server"] = server.describe()
         return self._values(preds, reviews, pre_failed, template, variant, extra, ctx, empty)
@@ -264,18 +288,21 @@ class JudgeScore(Metric):
         for p in preds:
             if p.item_id in pre_failed:
                 per_item[p.item_id] = ref_item[p.item_id] = None
-                details[p.item_id] = {"review": None, "score": None, "error": pre_failed[p.item_id]}
+                details[p.item_id] = {"review": None, "score": None, "error": pre_failed[p.item_id],
+                                      "template": template.label}
                 continue
             if p.item_id in empty:
                 per_item[p.item_id], ref_item[p.item_id] = float(template.scale[0]), None
                 details[p.item_id] = {"review": None, "score": per_item[p.item_id], "error": None,
-                                      "note": "empty answer: the scale's lowest score, no judge call"}
+                                      "note": "empty answer: the scale's lowest score, no judge call",
+                                      "template": template.label}
                 continue
             r = reviews.get(p.item_id) or Review(p.item_id, error="no review")
             ok = r.scores is not None
             per_item[p.item_id] = r.scores[-1] if ok else None
             ref_item[p.item_id] = r.scores[0] if ok and template.paired else None
-            d = {"review": r.review, "score": per_item[p.item_id], "error": r.error, "cached": r.cached}
+            d = {"review": r.review, "score": per_item[p.item_id], "error": r.error, "cached": r.cached,
+                 "template": template.label}
             if template.paired:
                 d["ref_score"] = ref_item[p.item_id]
             details[p.item_id] = d
@@ -284,8 +311,48 @@ class JudgeScore(Metric):
         out = [self.value(per_item=per_item, details=details, variant=variant, extra=extra)]
         if template.paired:
             out += self._paired_values(per_item, ref_item, variant, extra, ctx.seed, n_failed)
+            if self._llava_aggregate(template):
+                out.append(self._llava_value(preds, reviews, pre_failed, empty, variant, extra, ctx.seed))
         out += self._agreement(preds, per_item, variant, extra)
         return out
+
+    def _llava_aggregate(self, template: Template) -> bool:
+        arg = self.args.get("llava_aggregate")
+        if arg is None:
+            return template.extra.get("wording") == "LLaVA-Bench"
+        return str(arg).strip().lower() in ("1", "true", "yes", "on")
+
+    def _llava_value(self, preds: list[Prediction], reviews: dict[str, Review], pre_failed: dict[str, str],
+                     empty: set[str] | frozenset[str], variant: str, extra: dict[str, Any], seed: int) -> MetricValue:
+        """LLaVA-Bench's relative score: every review the judge returned, read with LLaVA's parsing
+        rule, an unreadable one counted as (−1, −1) in both means. Items with no review (a failed
+        call, which LLaVA would retry until it got one; an empty answer, scored without a call; no
+        reference) are left out and counted."""
+        from facebench.judge.llava_protocol import llava_parse
+
+        name = f"{self.key}_llava_relative"
+        got = [reviews[p.item_id].review for p in preds
+               if p.item_id not in pre_failed and p.item_id not in empty
+               and p.item_id in reviews and reviews[p.item_id].review is not None]
+        info = {"judge": extra["judge"], "prompt": extra["prompt"], "of": self.key,
+                "definition": "LLaVA-Bench aggregation (summarize_gpt_review.py): 100 * mean(answer) / mean(reference) "
+                              "over the returned reviews, each read with LLaVA's parse_score; an unreadable review "
+                              "counts as (-1, -1) in both means",
+                "n_excluded_no_review": sum(1 for p in preds if p.item_id not in pre_failed and p.item_id not in empty
+                                            and (p.item_id not in reviews or reviews[p.item_id].review is None)),
+                "n_excluded_empty_answer": len(empty), "n_excluded_no_input": len(pre_failed)}
+        if not got:
+            return self.value(name, skipped="no review came back to aggregate", variant=variant, extra=info)
+        summary = llava_relative(got)
+        info.update({k: summary[k] for k in ("reference_mean", "answer_mean", "n_as_minus_one")})
+        info["as_printed_by_llava"] = {"reference_x10": 10 * summary["reference_mean"],
+                                       "answer_x10": 10 * summary["answer_mean"]}
+        if summary["relative"] is None:
+            return self.value(name, skipped="the reference mean is 0", variant=variant, extra=info)
+        pairs = np.array([llava_parse(r) for r in got], dtype=np.float64)
+        return self.value(name, value=float(summary["relative"]), ci=paired_ratio_ci(pairs[:, 1], pairs[:, 0], seed),
+                          n=summary["n_reviews"], n_failed=len(preds) - summary["n_reviews"], aggregate="set",
+                          variant=variant, extra=info)
 
     def _paired_values(self, per_item: dict[str, float | None], ref_item: dict[str, float | None], variant: str,
                        extra: dict[str, Any], seed: int, n_failed: int) -> list[MetricValue]:
@@ -319,7 +386,8 @@ class JudgeScore(Metric):
                 xs.append(float(v))
                 ys.append(1.0 if is_correct(p.output, p.qa) else 0.0)
         name = f"{self.key}_exact_agreement"
-        info = {"judge": extra["judge"], "of": self.key, "n_closed": len(closed), "n_closed_correct": int(sum(ys)),
+        info = {"judge": extra["judge"], "prompt": extra.get("prompt"), "of": self.key, "n_closed": len(closed),
+                "n_closed_correct": int(sum(ys)),
                 "definition": "point-biserial r (Pearson) between the judge score and exact-match correctness (0/1, "
                               "facebench.metrics.qa.is_correct) over closed questions the judge scored"}
         rho, pval = point_biserial(xs, ys)

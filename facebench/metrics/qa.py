@@ -22,14 +22,16 @@ def normalize(text: str) -> str:
 
 def closed_answer(output: str, qa: QA) -> str | None:
     """The choice an answer commits to: the whole answer if it is a choice, else the single
-    choice it mentions (whole words); None when it mentions none or several (no credit)."""
+    choice it mentions (whole words); None when it mentions none or several (no credit).
+
+    Yes/no questions follow the same rule: "Yes, she does" → yes, "No, there is no beard" → no,
+    but "Yes and no" names both and gets no credit (a first-word rule used to read it as yes)."""
     out = normalize(output)
     choices = [normalize(c) for c in qa.choices] or [normalize(qa.answer)]
+    if set(choices) == {"yes"} or set(choices) == {"no"}:  # a yes/no question stored without choices
+        choices = ["yes", "no"]
     if out in choices:
         return out
-    if set(choices) == {"yes", "no"}:
-        first = out.split(" ", 1)[0] if out else ""
-        return first if first in ("yes", "no") else None
     hits = {c for c in choices if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", out)}
     # a longer choice containing a shorter one ("dark brown" vs "brown") wins
     hits = {c for c in hits if not any(c != h and c in h for h in hits)}
@@ -37,7 +39,9 @@ def closed_answer(output: str, qa: QA) -> str | None:
 
 
 def is_correct(output: str | None, qa: QA) -> bool:
-    if not output:
+    """An empty or whitespace-only answer is an answer, and a wrong one (it stays in every
+    denominator); ``None`` (no output at all) is also scored wrong here."""
+    if not output or not output.strip():
         return False
     return closed_answer(output, qa) == normalize(qa.answer)
 
@@ -51,6 +55,7 @@ class ExactMatch(Metric):
 
     name: ClassVar[str] = "exact_match"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: "yes and no" gets no credit; denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         closed = _closed(preds)
@@ -58,7 +63,10 @@ class ExactMatch(Metric):
             return [self.skipped("no closed questions with exact answers in this dataset (exact match needs e.g. --dataset mini)")]
         per_item = {p.item_id: float(is_correct(p.output, p.qa)) for p in closed}
         details = {p.item_id: {"parsed": closed_answer(p.output or "", p.qa)} for p in closed}
-        return [self.value(per_item=per_item, details=details, extra={"n_open_skipped": len(preds) - len(closed)})]
+        n_empty = sum(1 for p in closed if not (p.output or "").strip())
+        return [self.value(per_item=per_item, details=details, extra={
+            "denominator": "all closed questions (empty answers count as wrong)",
+            "n_closed": len(closed), "n_empty_answers": n_empty, "n_open_skipped": len(preds) - len(closed)})]
 
 
 class AttributeAccuracy(Metric):
@@ -67,6 +75,7 @@ class AttributeAccuracy(Metric):
 
     name: ClassVar[str] = "attr_accuracy"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: "yes and no" gets no credit; denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         items = [p for p in _closed(preds) if p.qa.family]
@@ -97,7 +106,11 @@ class AttributeAccuracy(Metric):
             per_attr[fam] = entry
         return [self.value(value=value, ci=ci, n=len(items), aggregate="set", per_attribute=per_attr,
                            per_item={p.item_id: float(c) for p, c in zip(items, correct)},
-                           extra={"families": len(fams), "average": "macro over families"})]
+                           extra={"families": len(fams), "average": "macro over families",
+                                  "denominator": "all closed questions tagged with an attribute family, averaged per "
+                                                 "family then over families (empty answers count as wrong)",
+                                  "n_closed": len(items),
+                                  "n_empty_answers": sum(1 for p in items if not (p.output or "").strip())})]
 
 
 class CaptionAttributeRecall(Metric):
@@ -106,6 +119,7 @@ class CaptionAttributeRecall(Metric):
 
     name: ClassVar[str] = "caption_attr_recall"
     kind: ClassVar[str] = "understanding"
+    version: ClassVar[str] = "2"  # 2: denominator stated
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
         items = [p for p in preds if p.attributes]
@@ -124,4 +138,7 @@ class CaptionAttributeRecall(Metric):
             per_item[p.item_id] = float(np.mean(list(hits.values())))
             details[p.item_id] = {"stated": stated}
         per_attr = {fam: {"all": float(np.mean(h)), "n": float(len(h))} for fam, h in sorted(fam_hits.items())}
-        return [self.value(per_item=per_item, details=details, per_attribute=per_attr)]
+        return [self.value(per_item=per_item, details=details, per_attribute=per_attr, extra={
+            "denominator": "all faces with attributes: per face, its attributes stated correctly / its attributes "
+                           "(an empty description states none)",
+            "n_empty_answers": sum(1 for p in items if not (p.output or "").strip())})]

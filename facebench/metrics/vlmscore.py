@@ -19,7 +19,7 @@ import numpy as np
 from facebench.hashing import sha256_bytes
 from facebench.judge.cache import JudgeCache
 from facebench.judge.parse import parse_single
-from facebench.judge.prompts import get_template
+from facebench.judge.prompts import TEMPLATES, get_template
 from facebench.judge.session import JudgeSession, Review, ReviewJob, image_data_url
 from facebench.judge.settings import resolve_settings
 from facebench.metrics.base import Metric, MetricContext
@@ -50,7 +50,7 @@ class VLMScore(Metric):
                 return [self.skipped(reason)]
         if not s.model:
             return [self.skipped("no VLM judge configured; fix: " + _FIX)]
-        template = get_template(s.template)
+        template = get_template(s.template if s.template in TEMPLATES else "vlm_score")  # llava_bench*: text judges
         if template.scale != (0.0, 100.0):
             template = get_template("vlm_score")  # a text-judge template (desc/conv) from the CLI does not apply
         variant = s.identity

@@ -5,9 +5,16 @@
   (NVIDIA's TorchScript export of the 2015-12-05 TensorFlow graph) after ``(x - 128) / 128``.
 - ``legacy_tensorflow``: the same TorchScript file, resizing inside the network as the original
   TensorFlow FID code did (reproduces TF-FID numbers).
-- ``legacy_pytorch``: pytorch-fid / torch-fidelity's port of the same network
-  (``pt_inception-2015-12-05-6726825d.pth``), input resized with torch bilinear
-  (align_corners=False) in float, scaled to [-1, 1].
+- ``legacy_pytorch``: pytorch-fid's port of the same network (``pt_inception-2015-12-05-6726825d.pth``),
+  with pytorch-fid's preprocessing: torch bilinear resize to 299 (align_corners=False, no
+  antialiasing) in float, then scaled to [-1, 1] (pytorch_fid/inception.py ``InceptionV3.forward``
+  with ``resize_input=True, normalize_input=True``). It equals pytorch-fid and clean-fid's
+  ``mode="legacy_pytorch"``. It is NOT torchmetrics' ``FrechetInceptionDistance`` nor torch-fidelity:
+  they load the same weights (same 566 keys) but resize with antialiased bilinear (torchmetrics ≥ 1.8
+  default) or a TF1-style bilinear (torch-fidelity; torchmetrics ``antialias=False``) and scale with
+  (x − 128)/128; on small images the FIDs differ by a few percent (1.8% reported on real weights,
+  4–4.5% on the random-weight test images) — tests/test_metrics_gen_inception_refs.py checks both
+  statements (the torchmetrics one only where torch-fidelity is installed).
 
 Weights (never bundled; see ``weights.py`` for the search order):
 - clean / legacy_tensorflow: ``inception-2015-12-05.pt`` from

@@ -11,8 +11,12 @@ Args:
                   dataset's first phrasing of the value, e.g. "blonde hair"; "none" values are
                   skipped: VQA models read negations poorly) and report them as ``<key>_attr`` with a
                   per-family breakdown. Default on for local scorers, off for ``openai`` (cost).
-  scorer-specific args are passed through (see each scorer's module: ``tokenizer``,
-  ``vision_tower``, ``dtype``, ``prompt_style``, ``answer_mode``, ``base_url``, ``api_key_env``, …).
+  scorer-specific args are passed through (see each scorer's module: ``variant`` (hf-vlm:
+  ``t2v_metrics`` | ``chat_first_token``), ``tokenizer``, ``vision_tower``, ``dtype``,
+  ``t5_tokenizer``, ``resize_embeddings``, ``truncation``, ``prompt_style``, ``answer_mode``,
+  ``vocab``, ``base_url``, ``api_key_env``, …). The paper's columns use the t2v_metrics-faithful
+  defaults (tasks/vqa.yaml): CLIP-FlanT5 as ``clip_flant5.py`` documents, LLaVA-1.5 with
+  ``variant=t2v_metrics``.
 
 Scores are cached per (scorer fingerprint, image sha256, question) in
 ``cache_root()/vqascore.sqlite``: a rerun only scores what is missing; failed pairs are not cached.
@@ -77,6 +81,7 @@ class VQAScore(Metric):
     failures_are_final = False  # the openai scorer can fail transiently
     kind = "generation"
     higher_is_better = True
+    version = "2"  # 2: t2v_metrics-faithful CLIP-FlanT5 loading and LLaVA variant
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)
@@ -87,7 +92,8 @@ class VQAScore(Metric):
 
     @property
     def variant(self) -> str:
-        return f"{self.scorer_kind}:{self.args.get('model') or 'default'}"
+        named = self.args.get("variant")
+        return f"{self.scorer_kind}:{self.args.get('model') or 'default'}" + (f":{named}" if named else "")
 
     def _scorer(self, ctx: MetricContext) -> Scorer:
         args = {k: v for k, v in self.args.items() if k not in _METRIC_ONLY_ARGS}
@@ -175,6 +181,8 @@ class VQAScore(Metric):
             "n_pairs": len(jobs),
             "cache_hits": n_hits,
             "n_failed_pairs": sum(r is None for r in results),
+            "denominator": "all items with generated images; an item whose image could not be read or scored "
+                           "is a failed item (n_failed), never a number",
         }
         errors = getattr(scorer, "errors", None)
         if errors:
