@@ -29,7 +29,7 @@ def _no_results(out):
     (["--model", "dummy", "--task", "convlite", "--metric_args", "nosuch.x=1"], "--metric_args names ['nosuch']"),
     (["--model", "dummy", "--task", "conv", "--dataset", "unif2ace"], "cannot load UniF²ace-130K"),
     (["--model", "dummy", "--task", "conv", "--dataset", "./no/such/dir"], "does not exist"),
-    (["--model", "dummy", "--task", "convlite", "--limit", "0"], "--limit must be a positive"),
+    (["--model", "dummy", "--task", "convlite", "--limit", "0"], "--limit must be a whole number of samples"),
 ])
 def test_bad_arguments(tmp_path, args, needle):
     r = run_cli("run", *args, "--output_path", str(tmp_path), "--include_path", TASKS)
