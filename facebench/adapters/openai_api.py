@@ -95,6 +95,12 @@ class OpenAIAPIAdapter(ModelAdapter):
         self.timeout = float(args.get("timeout", 120.0))
         self.retry_base_delay = float(args.get("retry_base_delay", 1.0))
         self.max_new_tokens = int(args.get("max_new_tokens", 256))
+        import math
+
+        if not (self.concurrency >= 1 and self.max_retries >= 0 and math.isfinite(self.timeout) and self.timeout > 0
+                and self.retry_base_delay >= 0 and self.max_new_tokens >= 1):
+            raise FacebenchError(f"model '{self.name}': concurrency must be ≥ 1, max_retries ≥ 0, timeout a positive "
+                                 "number of seconds, retry_base_delay ≥ 0 and max_new_tokens ≥ 1")
         # Instance-level capabilities: what this configuration can actually do.
         self.capabilities = frozenset(c for c, ok in (("understand", bool(self.model)),
                                                       ("generate", bool(self.image_model))) if ok)
