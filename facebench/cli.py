@@ -67,16 +67,16 @@ def _check_run_args(args: argparse.Namespace, judge: dict[str, Any], model_args:
     from facebench.validate import validate_device, validate_run_name
 
     validate_run_name(args.run_name)
+    validate_device(args.device)  # metrics run on it too, also in --mode score
     check_judge_options({k: v for k, v in judge.items() if v is not None})
-    if args.mode != "score":
-        from facebench.builtins import register_builtins
-        from facebench.registry import MODELS
+    from facebench.builtins import register_builtins
+    from facebench.registry import MODELS
 
-        register_builtins()
-        check = getattr(MODELS.get(args.model), "check_model_args", None)  # an unknown name: close matches
+    register_builtins()
+    if args.mode != "score" and args.model in MODELS:  # unknown names: the runner says so when it needs one
+        check = getattr(MODELS.get(args.model), "check_model_args", None)
         if check is not None:
             check(model_args)
-        validate_device(args.device)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -105,3 +105,64 @@ def test_validators_in_python():
     with pytest.raises(FacebenchError, match="FACEBENCH_JUDGE_TIMEOUT"):
         check_judge_options({}, env={"FACEBENCH_JUDGE_TIMEOUT": "inf"})
     json.dumps(check_judge_options({}).describe())  # still serialisable
+
+
+def test_every_model_arg_an_adapter_reads_is_accepted():
+    """accepted_args() must cover every key the adapters' code reads (model_args.get("k"),
+    model_args["k"], a = self.model_args; a["k"], self.param(params, "k"), for key in ("k", ...)),
+    or a real key would be refused as unknown."""
+    import inspect
+    import re
+
+    from facebench.adapters.base import ModelAdapter
+    from facebench.builtins import register_builtins
+    from facebench.registry import MODELS
+
+    register_builtins()
+    pat = re.compile(r"""(?<!\w)(?:model_args|args|a)\s*(?:\.get\(|\[)\s*["']([A-Za-z_]\w*)["']"""
+                     r"""|\.param\(\s*\w+\s*,\s*["']([A-Za-z_]\w*)["']|for key in \(([^)]*)\)""")
+    checked = 0
+    for name in MODELS.names():
+        try:
+            cls = MODELS.get(name)
+        except Exception:  # noqa: BLE001 - a plugin whose package is absent here
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+            continue
+        read: set[str] = set()
+        for klass in cls.__mro__:
+            if klass is object or not issubclass(klass, ModelAdapter):
+                continue
+            for m in pat.finditer(inspect.getsource(klass)):
+                read |= set(re.findall(r"[\"'](\w+)[\"']", m.group(3))) if m.group(3) else {m.group(1) or m.group(2)}
+        accepted = cls.accepted_args()
+        assert accepted is None or read <= accepted, (name, sorted(read - accepted))
+        checked += 1
+    assert checked >= 15
+
+
+def test_accepted_args_merge_the_class_hierarchy():
+    from facebench.adapters.base import ModelAdapter
+    from facebench.errors import FacebenchError
+
+    class Base(ModelAdapter):
+        name = "base-x"
+        extra_model_args = ("alpha",)
+
+        def __init__(self, device: str = "cpu", beta: int = 1, **kw):
+            super().__init__(device=device, beta=beta, **kw)
+
+    class Child(Base):
+        name = "child-x"
+        default_args = {"gamma": 2}
+
+    assert Child.accepted_args() == {"alpha", "beta", "gamma", "batch_size"}
+    Child(alpha=1, gamma=3)
+    with pytest.raises(FacebenchError, match="'delta'.*it accepts: alpha, batch_size, beta, gamma"):
+        Child(delta=1)
+
+    class Open(ModelAdapter):
+        name = "open-x"
+        extra_model_args = ("*",)
+
+    assert Open.accepted_args() is None and Open(anything=1).model_args == {"anything": 1}
