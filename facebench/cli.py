@@ -50,26 +50,51 @@ def _add_run(sub) -> None:
     g.add_argument("--judge", default=None, help="judge backend: openai | embedding | llama-cpp")
     g.add_argument("--judge_model", default=None)
     g.add_argument("--judge_base_url", default=None, help="any OpenAI-compatible endpoint (vLLM, llama.cpp, Ollama)")
-    g.add_argument("--judge_concurrency", type=int, default=None)
+    g.add_argument("--judge_concurrency", type=int, default=None, help="judge requests in flight (≥ 1)")
     g.add_argument("--judge_config", default=None, help="YAML/JSON file with the judge_* settings")
     g.add_argument("--judge_max_calls", type=int, default=None, help="budget: stop judging after N calls")
     g.add_argument("--judge_max_tokens", type=int, default=None, help="budget: stop judging after N tokens")
-    g.add_argument("--judge_timeout", type=float, default=None, help="seconds per judge call before a retry")
+    g.add_argument("--judge_timeout", type=float, default=None,
+                   help="seconds per judge request in total (connect + whole reply) before a retry")
     g.add_argument("--dry_run", action="store_true", help="print judge calls and estimated cost; call nothing")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_cmd_run)
 
 
+def _check_run_args(args: argparse.Namespace, judge: dict[str, Any], model_args: dict[str, Any]) -> None:
+    """Usage errors found before any work starts (exit 2, one line): run name, device, judge
+    options (incl. the judge config file), and model_args keys the model does not take."""
+    from facebench.judge.settings import check_judge_options
+    from facebench.validate import validate_device, validate_run_name
+
+    validate_run_name(args.run_name)
+    validate_device(args.device)  # metrics run on it too, also in --mode score
+    check_judge_options({k: v for k, v in judge.items() if v is not None})
+    from facebench.builtins import register_builtins
+    from facebench.registry import MODELS
+
+    register_builtins()
+    if args.mode != "score" and args.model in MODELS:  # unknown names: the runner says so when it needs one
+        check = getattr(MODELS.get(args.model), "check_model_args", None)
+        if check is not None:
+            from facebench.envs.factory import split_worker_args
+
+            check(split_worker_args(model_args)[0])  # isolate/worker_* are the worker's, not the model's
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from facebench.adapters.base import parse_model_args
+    from facebench.redact import redact
     from facebench.runner import RunConfig, run
 
     judge = {k: getattr(args, k) for k in ("judge", "judge_model", "judge_base_url", "judge_concurrency",
                                             "judge_config", "judge_max_calls", "judge_max_tokens", "judge_timeout")}
     if judge["judge_base_url"] and not judge["judge"]:
         judge["judge"] = "openai"  # a base URL means an OpenAI-compatible server
+    model_args = parse_model_args(args.model_args)
+    _check_run_args(args, judge, model_args)
     cfg = RunConfig(
-        model=args.model, tasks=[t for t in args.tasks.split(",") if t], model_args=parse_model_args(args.model_args),
+        model=args.model, tasks=[t for t in args.tasks.split(",") if t], model_args=model_args,
         dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, seed=args.seed, device=args.device,
         output_path=args.output_path, run_name=args.run_name, mode=args.mode, use_cache=not args.no_cache,
         images=args.images, metric_args=_metric_args(args.metric_args), judge={k: v for k, v in judge.items() if v is not None},
@@ -78,10 +103,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     out = run(cfg)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 holds the merged results
-        print(summary_table(out.results, out.results_file))
+        print(redact(summary_table(out.results, out.results_file)))
     if out.errors:
         for e in out.errors:
-            print(f"error: {e}", file=sys.stderr)
+            print(redact(f"facebench: error: {e}"), file=sys.stderr)
         return 1
     return 0
 
@@ -144,10 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="facebench: %(levelname)s: %(message)s", stream=sys.stderr)
+    from facebench.redact import install_log_redaction, redact
+
+    install_log_redaction()  # no API key reaches stderr through a log line
     try:
         return int(args.func(args) or 0)
     except FacebenchError as e:
-        print(f"facebench: error: {e}", file=sys.stderr)
+        print(redact(f"facebench: error: {e}"), file=sys.stderr)
         return e.exit_code
     except OSError as e:  # unwritable output, disk full: finished items stay in the cache
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""

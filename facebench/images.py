@@ -84,7 +84,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Atomic UTF-8 write, with API keys redacted (``facebench.redact``): every results, samples,
+    predictions, HTML, CSV and Markdown file goes through here, so this is the last net for a key
+    that slipped past the redaction at its source. O(size) string scans: cheap for these files."""
+    from facebench.redact import redact
+
+    atomic_write_bytes(path, redact(text).encode("utf-8"))
 
 
 def save_png(image, path: str | Path) -> None:

@@ -19,7 +19,11 @@ Usage::
 
 ``handler`` may return a dict (sent as JSON with status 200) or a ``StubResponse`` for errors,
 raw (e.g. truncated) bytes, a delay, a hung connection (``hang=True``: no reply until the server
-stops or the client gives up) or a dropped connection (``drop=True``: closed without a reply).
+stops or the client gives up), a dropped connection (``drop=True``: closed without a reply) or a
+trickled body (``trickle=1.0``: one byte per second after the headers, as a hostile or broken
+server might). A hostile server that echoes the key: the text ``ECHO_AUTH`` anywhere in a reply
+body or header value is replaced by the request's ``Authorization`` header, ``ECHO_KEY`` by the
+key alone (the header without its ``Bearer `` prefix).
 Without a handler the server answers chat requests with a fixed well-formed review and image
 requests with solid-colour PNGs of the requested size.
 
@@ -46,9 +50,13 @@ __all__ = [
     "image_response",
     "error_body",
     "DEFAULT_REVIEW",
+    "ECHO_AUTH",
+    "ECHO_KEY",
 ]
 
 DEFAULT_REVIEW = "8 8\nThe answer matches the reference on every attribute that was asked about."
+ECHO_AUTH = "{{AUTHORIZATION}}"  # replaced by the request's Authorization header in replies
+ECHO_KEY = "{{API_KEY}}"  # replaced by the key alone (Authorization without "Bearer ")
 
 
 @dataclass
@@ -62,6 +70,7 @@ class StubResponse:
     hang: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without any reply ("connection reset")
+    trickle: float = 0.0  # seconds between body bytes (0: the body goes out at once)
 
 
 Handler = Callable[[str, dict, int], "dict | StubResponse"]
@@ -279,15 +288,27 @@ class StubOpenAIServer:
                 if method == "POST" and path.endswith("/chat/completions") and reply.status == 200:
                     _fill_usage(body, data)
                 payload = json.dumps(data).encode("utf-8")
+            auth = rh.headers.get("Authorization", "")
+            key = auth[len("Bearer "):] if auth.startswith("Bearer ") else auth
+            for mark, value in ((ECHO_AUTH, auth), (ECHO_KEY, key)):
+                payload = payload.replace(mark.encode(), json.dumps(value)[1:-1].encode("utf-8"))
             try:
                 rh.send_response(reply.status)
                 rh.send_header("Content-Type", "application/json")
                 rh.send_header("Content-Length", str(len(payload)))
                 for k, v in reply.headers.items():
-                    rh.send_header(k, v)
+                    rh.send_header(k, v.replace(ECHO_AUTH, auth).replace(ECHO_KEY, key))
                 rh.end_headers()
-                rh.wfile.write(payload)
-                rh.wfile.flush()
+                if reply.trickle > 0:
+                    for i in range(len(payload)):
+                        rh.wfile.write(payload[i:i + 1])
+                        rh.wfile.flush()
+                        if self._stopping.wait(reply.trickle):
+                            break
+                    rh.close_connection = True
+                else:
+                    rh.wfile.write(payload)
+                    rh.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                 rh.close_connection = True
         finally:

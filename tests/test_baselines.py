@@ -171,7 +171,8 @@ def test_missing_research_code_says_what_to_install(name, hint, tmp_path, clean_
     empty = tmp_path / "empty"
     empty.mkdir()
     cls = load(name)
-    a = cls(pretrained=str(tmp_path / "ckpt"), code_path=str(empty), t5_path=str(tmp_path), entry="unif2ace_code:load")
+    extra = {"llamagen": {"t5_path": str(tmp_path)}, "unif2ace": {"entry": "unif2ace_code:load"}}.get(name, {})
+    a = cls(pretrained=str(tmp_path / "ckpt"), code_path=str(empty), **extra)  # other keys are refused
     req = GenRequest("a", "a face") if "generate" in cls.capabilities else None
     with pytest.raises(ResearchCodeMissing, match="research code not found") as e:
         a.generate_images([req]) if req else a.answer([_q(None)])

@@ -49,6 +49,50 @@ def test_parse_single_refuses(review):
         parse_single(review)
 
 
+@pytest.mark.parametrize("review,scale", [
+    ("5/100 6/100", (1.0, 10.0)),  # a 0–100 reply to a 1–10 template: never "5 6"
+    ("5 out of 100, 6 out of 100\nok", (1.0, 10.0)),
+    ("Assistant 1: 8/100\nAssistant 2: 6/100", (1.0, 10.0)),
+    ("8/10 6/10\nfine", (0.0, 100.0)),
+    ("1e9 2", (1.0, 10.0)),
+    ("7th 5th", (1.0, 10.0)),
+])
+def test_parse_pair_refuses_other_scales_and_glued_numbers(review, scale):
+    with pytest.raises(ReviewParseError):
+        parse_pair(review, scale)
+
+
+@pytest.mark.parametrize("review", [
+    "Score: 8/10\nlooks right",  # a 1–10 reply to the 0–100 vlm_score template: never 8
+    "Score: 8 out of 10",
+    "Score: 1e9",  # never 1 (nor 9)
+    "Score: 2.5e1",
+    "Score: 1,000",
+    "Score: 87x",
+    "**Score:** 9/10",
+])
+def test_parse_single_0_100_refuses_other_scales(review):
+    with pytest.raises(ReviewParseError):
+        parse_single(review, (0.0, 100.0))
+
+
+@pytest.mark.parametrize("review,expected", [
+    ("Score: 87/100\nclose", 87.0), ("Score: 87 out of 100", 87.0), ("Score: 85%\nmost attributes", 85.0),
+    ("Score: 64.", 64.0), ("**Score:** 70\n3/4 of the attributes are right", 70.0),
+])
+def test_parse_single_0_100_accepts(review, expected):
+    assert parse_single(review, (0.0, 100.0)) == expected
+
+
+def test_parse_pair_keeps_llava_bench_forms():
+    """LLaVA-Bench's own reader splits the first line on commas/spaces: those forms still parse,
+    and a fraction in the explanation does not disturb the first line's scores."""
+    assert parse_pair("7,5\nexplanation") == (7.0, 5.0)
+    assert parse_pair("8 6\nOnly 3/4 of the attributes (1/2 of the colours) match.") == (8.0, 6.0)
+    assert parse_pair("8 out of 10 6 out of 10") == (8.0, 6.0)
+    assert parse_pair("9 4.") == (9.0, 4.0)
+
+
 def test_parse_single_0_100_scale():
     assert parse_single("Score: 87\nclose match", (0.0, 100.0)) == 87.0
     assert parse_single("Score: 0", (0.0, 100.0)) == 0.0

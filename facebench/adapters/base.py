@@ -4,6 +4,8 @@ that changes an output, and ``fingerprint()`` identifies the weights and setting
 from __future__ import annotations
 
 import ast
+import difflib
+import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from facebench.errors import FacebenchError
@@ -41,6 +43,11 @@ class ModelAdapter:
       ``description`` – one line;
       ``environment`` – the ``EnvSpec`` the family runs in (None: in-process, on facebench's own
       stack); such a model runs in a worker process inside that environment (facebench.envs).
+
+    Unknown ``model_args`` keys are refused before the adapter is built (a typo would otherwise
+    be ignored *and* change the cache key): the keys a class accepts are ``accepted_args()`` —
+    its constructor's named parameters, ``default_args`` keys, ``speed_only_args`` and
+    ``extra_model_args``, merged over the class hierarchy.
     """
 
     name: ClassVar[str] = "adapter"
@@ -50,6 +57,48 @@ class ModelAdapter:
     paper_model: ClassVar[str | None] = None
     description: ClassVar[str] = ""
     environment: ClassVar[EnvSpec | None] = None
+
+    #: model_args a class reads (``self.model_args.get(...)``) that are not named parameters of
+    #: its constructor nor ``default_args`` keys; merged over the class hierarchy. A "*" entry
+    #: accepts any key (for a plugin that forwards everything to another library).
+    extra_model_args: ClassVar[tuple[str, ...]] = ()
+
+    def __new__(cls, *args: Any, **model_args: Any):
+        cls.check_model_args({k: v for k, v in model_args.items() if k != "device"})
+        return super().__new__(cls)
+
+    @classmethod
+    def accepted_args(cls) -> frozenset[str] | None:
+        """Every ``model_args`` key this adapter understands (None: any key, see ``extra_model_args``)."""
+        keys: set[str] = set()
+        for klass in cls.__mro__:
+            own = vars(klass)
+            keys.update(own.get("default_args") or {})
+            keys.update(own.get("extra_model_args") or ())
+            keys.update(own.get("speed_only_args") or ())
+            init = own.get("__init__")
+            if init is not None and klass is not object:
+                for p in inspect.signature(init).parameters.values():
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "device"):
+                        keys.add(p.name)
+        if "*" in keys:
+            return None
+        return frozenset(keys)
+
+    @classmethod
+    def check_model_args(cls, model_args: dict[str, Any]) -> None:
+        """Raise a one-line FacebenchError naming unknown keys and listing the known ones."""
+        known = cls.accepted_args()
+        if known is None:
+            return
+        unknown = sorted(str(k) for k in model_args if k not in known)
+        if not unknown:
+            return
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        listed = ", ".join(sorted(known)) or "none"
+        raise FacebenchError(f"model '{cls.name}' does not take --model_args {', '.join(repr(k) for k in unknown)}"
+                             f"{hint}; it accepts: {listed}")
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         self.device = device
@@ -157,5 +206,7 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
         if "=" not in part:
             raise FacebenchError(f"bad argument '{part}': expected key=value (e.g. pretrained=PATH,dtype=float16)")
         k, v = part.split("=", 1)
+        if not k.strip():
+            raise FacebenchError(f"bad argument '{part.strip()}': empty key before '=' (expected key=value)")
         out[k.strip()] = _parse_value(v.strip())
     return out

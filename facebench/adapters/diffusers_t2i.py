@@ -59,6 +59,7 @@ class DiffusersAdapter(PretrainedAdapter):
     default_batch_size: ClassVar[int] = 4
     weights_index_files: ClassVar[tuple[str, ...] | None] = ("model_index.json",)
     speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "cpu_offload", "weights_hash")
+    extra_model_args: ClassVar[tuple[str, ...]] = ("variant", "dtype", "resolution", "call_kwargs", *_CALL_KEYS)
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         super().__init__(device=device, **model_args)

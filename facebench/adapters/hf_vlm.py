@@ -187,6 +187,8 @@ class HFVLMAdapter(PretrainedAdapter):
     capabilities: ClassVar[frozenset[str]] = frozenset({"understand"})
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     description: ClassVar[str] = "any transformers image-text-to-text model with a chat template (batched, greedy)"
+    extra_model_args: ClassVar[tuple[str, ...]] = ("dtype", "attn_implementation", "max_new_tokens", "system_prompt",
+                                                   "model_class", "processor_kwargs", "trust_remote_code")
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         super().__init__(device=device, **model_args)

@@ -33,6 +33,7 @@ class JanusAdapter(HFVLMAdapter):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     description: ClassVar[str] = "Janus / Janus-Pro (transformers native): CFG image generation + understanding"
     default_args: ClassVar[dict[str, Any]] = {}
+    extra_model_args: ClassVar[tuple[str, ...]] = ("guidance_scale", "temperature", "gen_batch_size")
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         super().__init__(device=device, **model_args)

@@ -9,6 +9,8 @@ records as a failed item (never cached, never scored) — except fatal errors, w
 
 The API key is read from the environment variable named by ``api_key_env`` at call time and is
 never stored in ``model_args``, the fingerprint, results or logs; passing ``api_key=`` is refused.
+Replies and error texts are redacted (``facebench.redact``) before they become answers, errors
+or log lines, so a server that echoes the ``Authorization`` header cannot plant the key in them.
 
 model_args:
   model            chat model for understanding (e.g. gpt-4o-2024-08-06); omit for generation-only
@@ -36,6 +38,7 @@ from typing import Any, ClassVar
 
 from facebench.adapters.base import ModelAdapter
 from facebench.errors import FacebenchError
+from facebench.redact import redact, register_key_env
 from facebench.types import ChatRequest, GenRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -62,12 +65,21 @@ class OpenAIAPIAdapter(ModelAdapter):
     requires: ClassVar[tuple[str, ...]] = ("openai",)
     description: ClassVar[str] = "any OpenAI-compatible chat (image input) and images API endpoint"
     default_args: ClassVar[dict[str, Any]] = {}
+    extra_model_args: ClassVar[tuple[str, ...]] = (
+        "model", "image_model", "base_url", "api_key_env", "concurrency", "max_retries", "timeout", "retry_base_delay",
+        "max_new_tokens", "temperature", "system_prompt", "image_detail", "image_size", "quality", "style", "seed")
 
-    def __init__(self, device: str = "cpu", **model_args: Any):
-        secret = [k for k in model_args if k.lower() in _SECRET_KEYS]
+    @classmethod
+    def check_model_args(cls, model_args: dict[str, Any]) -> None:
+        """A key passed as a model arg is refused with its own message (before the unknown-key check)."""
+        secret = [k for k in model_args if str(k).lower() in _SECRET_KEYS]
         if secret:
             raise FacebenchError(f"do not pass '{secret[0]}' in --model_args (it would be recorded with the results); "
                                  "put the key in an environment variable and pass api_key_env=NAME")
+        super().check_model_args(model_args)
+
+    def __init__(self, device: str = "cpu", **model_args: Any):
+        self.check_model_args(model_args)
         args = {**self.default_args, **model_args}
         super().__init__(device=device, **args)
         self.model = args.get("model")
@@ -77,11 +89,18 @@ class OpenAIAPIAdapter(ModelAdapter):
                                  "and/or image_model=<images model>")
         self.base_url = str(args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key_env = str(args.get("api_key_env") or "OPENAI_API_KEY")
+        register_key_env(self.api_key_env)  # its value is redacted from everything written or logged
         self.concurrency = int(args.get("concurrency", 4))
         self.max_retries = int(args.get("max_retries", 6))
         self.timeout = float(args.get("timeout", 120.0))
         self.retry_base_delay = float(args.get("retry_base_delay", 1.0))
         self.max_new_tokens = int(args.get("max_new_tokens", 256))
+        import math
+
+        if not (self.concurrency >= 1 and self.max_retries >= 0 and math.isfinite(self.timeout) and self.timeout > 0
+                and self.retry_base_delay >= 0 and self.max_new_tokens >= 1):
+            raise FacebenchError(f"model '{self.name}': concurrency must be ≥ 1, max_retries ≥ 0, timeout a positive "
+                                 "number of seconds, retry_base_delay ≥ 0 and max_new_tokens ≥ 1")
         # Instance-level capabilities: what this configuration can actually do.
         self.capabilities = frozenset(c for c, ok in (("understand", bool(self.model)),
                                                       ("generate", bool(self.image_model))) if ok)
@@ -124,7 +143,7 @@ class OpenAIAPIAdapter(ModelAdapter):
         for k, v in client.usage.as_dict().items():
             self.usage[k] = self.usage.get(k, 0) + int(v)
         if client.fatal:
-            raise FacebenchError(f"{self.name} ({self.base_url}): {client.fatal}")
+            raise FacebenchError(redact(f"{self.name} ({self.base_url}): {client.fatal}"))
 
     # -- understanding --------------------------------------------------------------------------
     def _chat_request(self, req: ChatRequest) -> dict[str, Any]:
@@ -167,10 +186,10 @@ class OpenAIAPIAdapter(ModelAdapter):
         out = []
         for r, res in zip(reqs, results):
             if res.error or not (res.content or "").strip():
-                self.errors.append(f"{r.doc_id}: {res.error or 'empty reply'}")
+                self.errors.append(redact(f"{r.doc_id}: {res.error or 'empty reply'}"))
                 out.append("")
             else:
-                out.append(res.content.strip())
+                out.append(redact(res.content.strip()))  # already redacted by the client; cheap to be sure
         return out
 
     # -- generation -----------------------------------------------------------------------------
@@ -220,7 +239,7 @@ class OpenAIAPIAdapter(ModelAdapter):
         for (i, _), oc in zip(jobs, outcomes):
             if not oc.ok or oc.value is None:
                 failed.add(i)
-                self.errors.append(f"{reqs[i].doc_id}: {oc.error}")
+                self.errors.append(redact(f"{reqs[i].doc_id}: {oc.error}"))
                 continue
             want = (reqs[i].width, reqs[i].height)
             img = oc.value

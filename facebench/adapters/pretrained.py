@@ -18,6 +18,7 @@ class PretrainedAdapter(ModelAdapter):
     #: files that mark a pipeline/model folder for the weights hash (diffusers: model_index.json)
     weights_index_files: ClassVar[tuple[str, ...] | None] = None
     speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "device_map", "weights_hash")
+    extra_model_args: ClassVar[tuple[str, ...]] = ("pretrained", "revision")
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         args = {**self.default_args, **model_args}

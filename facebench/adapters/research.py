@@ -147,6 +147,7 @@ class ResearchAdapter(PretrainedAdapter):
 
     default_batch_size: ClassVar[int] = 1
     speed_only_args: ClassVar[tuple[str, ...]] = ("batch_size", "code_path", "weights_hash")
+    extra_model_args: ClassVar[tuple[str, ...]] = ("dtype",)
 
     def __init__(self, device: str = "cpu", **model_args: Any):
         super().__init__(device=device, **model_args)

@@ -4,15 +4,19 @@ The hub id is ``tulvgengenr/UniF2ace-130K``; its field and split names are UNVER
 (REFERENCE.md §1), so columns are found from a list of common names or given explicitly
 (task YAML ``columns:`` or ``--columns caption=text,image=jpg``). LLaVA-style ``conversations``
 columns become QA pairs. Decoded images are written once as PNG under facebench's cache so every
-later phase works on files."""
+later phase works on files. Only regular data files are opened (never a FIFO or a device), and a
+row with a field of the wrong type is one line naming the source, the row and the field
+(``facebench.data.fields``)."""
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from facebench.data.base import Dataset
+from facebench.data.fields import FieldError, attributes_of, check_regular_file, doc_id_of, loads, qa_list_of, text_of
 from facebench.errors import DatasetError, MissingDependencyError
 from facebench.hashing import canonical_json, sha256_text
 from facebench.types import QA, Sample
@@ -63,9 +67,16 @@ class UniF2aceDataset(Dataset):
             import datasets
         except ImportError:
             raise MissingDependencyError("datasets", what="the UniF²ace dataset loader") from None
+        if not sys.stderr.isatty() or os.environ.get("FACEBENCH_NO_PROGRESS"):
+            datasets.disable_progress_bars()  # as facebench.progress: no bars in logs
         src = self.source
+        p = Path(src)
+        if p.exists() and not p.is_dir():
+            check_regular_file(p)
+        elif p.is_dir():
+            for f in list(p.glob("*.parquet")) + list(p.glob("*.arrow")):
+                check_regular_file(f)
         try:
-            p = Path(src)
             if p.is_file():
                 kind = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}.get(p.suffix, "parquet")
                 return datasets.load_dataset(kind, data_files={split: str(p)}, split=split)
@@ -96,24 +107,40 @@ class UniF2aceDataset(Dataset):
         n = len(ds) if limit is None else min(limit, len(ds))
         for i in range(n):
             row = ds[i]
-            doc_id = str(row[id_col]) if id_col else f"{split}-{i:06d}"
-            doc_id = doc_id.replace("/", "_").replace("\\", "_").lstrip(".") or f"{split}-{i:06d}"
-            image_path = self._materialize(row.get(img_col) if img_col else None, img_dir, doc_id)
-            qa: list[QA] = []
-            if qa_col and row.get(qa_col) is not None:
-                raw = row[qa_col]
-                raw = json.loads(raw) if isinstance(raw, str) else raw
-                if raw and isinstance(raw[0], dict) and ("from" in raw[0] or "role" in raw[0]):
-                    qa = conversations_to_qa(raw)
-                else:
-                    from facebench.data.local import parse_qa
-
-                    qa = parse_qa(raw)
-            attrs = row.get(attr_col) if attr_col else None
-            attrs = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-            samples.append(Sample(doc_id=doc_id, image=image_path, caption=str(row[cap_col] or ""), qa=qa,
-                                  attributes={str(k): str(v) for k, v in attrs.items()}))
+            try:
+                samples.append(self._row_to_sample(row, i, split, id_col, img_col, cap_col, qa_col, attr_col, img_dir))
+            except (FieldError, DatasetError) as e:
+                raise DatasetError(f"{self.source} (split '{split}') row {i}: {e}") from None
         return samples
+
+    def _row_to_sample(self, row: dict[str, Any], i: int, split: str, id_col: str | None, img_col: str | None,
+                       cap_col: str, qa_col: str | None, attr_col: str | None, img_dir: Path) -> Sample:
+        def named(col: str | None, e: FieldError) -> FieldError:
+            return FieldError(col or e.field, str(e).split(": ", 1)[1])
+
+        try:
+            doc_id = doc_id_of(row[id_col], f"{split}-{i:06d}") if id_col else f"{split}-{i:06d}"
+        except FieldError as e:
+            raise named(id_col, e) from None
+        doc_id = doc_id.replace("/", "_").replace("\\", "_").lstrip(".") or f"{split}-{i:06d}"
+        caption = text_of(row[cap_col], cap_col)
+        qa: list[QA] = []
+        if qa_col and row.get(qa_col) is not None:
+            raw = row[qa_col]
+            if isinstance(raw, str):
+                try:
+                    raw = loads(raw, qa_col)
+                except json.JSONDecodeError as e:
+                    raise FieldError(qa_col, f"is a string that is not JSON ({e.msg})") from None
+            if isinstance(raw, list) and raw and isinstance(raw[0], dict) and ("from" in raw[0] or "role" in raw[0]):
+                if not all(isinstance(t, dict) for t in raw):
+                    raise FieldError(qa_col, "conversation turns must be objects")
+                qa = conversations_to_qa(raw)
+            else:
+                qa = qa_list_of(raw, qa_col)
+        attrs = attributes_of(row.get(attr_col) if attr_col else None, attr_col or "attributes")
+        image_path = self._materialize(row.get(img_col) if img_col else None, img_dir, doc_id)
+        return Sample(doc_id=doc_id, image=image_path, caption=caption, qa=qa, attributes=attrs)
 
     def _image_dir(self, split: str) -> Path:
         from facebench.paths import cache_root
@@ -138,9 +165,12 @@ class UniF2aceDataset(Dataset):
         elif isinstance(img, dict) and img.get("path"):
             from facebench.images import load_image
 
+            if not isinstance(img["path"], str) or "\x00" in img["path"]:
+                raise FieldError("image.path", "must be a path string without NUL")
+            check_regular_file(img["path"], "image")
             img = load_image(img["path"])
         if not hasattr(img, "save"):
-            raise DatasetError(f"doc {doc_id}: image column holds {type(img).__name__}, not an image")
+            raise FieldError("image", f"holds {type(img).__name__}, not an image")
         save_png(img.convert("RGB"), path)
         return path
 

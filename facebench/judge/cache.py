@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from facebench.cache import KVCache
 from facebench.hashing import content_key
 from facebench.paths import cache_root
+from facebench.redact import redact
 
 CACHE_FILE = "judge.sqlite"
 
@@ -36,8 +37,10 @@ class JudgeCache:
 
     def put(self, key: str, review: str, scores: list[float], model_returned: str | None,
             usage: dict[str, int] | None = None) -> None:
-        """Store one *parsed* review (callers never store failures)."""
-        self._kv.put(key, {"review": review, "scores": list(scores), "model": model_returned,
+        """Store one *parsed* review (callers never store failures). Review and model name are
+        redacted again here: the cache file is one people copy between machines."""
+        self._kv.put(key, {"review": redact(review), "scores": list(scores),
+                           "model": redact(model_returned) if model_returned else model_returned,
                            "usage": usage or {}, "t": time.time()})
 
     def __len__(self) -> int:

@@ -9,7 +9,13 @@
   failing thousands of calls one by one;
 - a per-run ``Budget`` (max HTTP requests, max prompt+completion tokens) that stops cleanly: calls
   already answered are kept, calls not yet started return an error and are never sent;
-- usage (requests, calls, retries, tokens) for cost reports.
+- usage (requests, calls, retries, tokens) for cost reports;
+- a total deadline per request (``timeout`` covers connect + the whole reply: httpx's own timeout
+  only bounds the wait *between* bytes, so a server trickling one byte a second would never time
+  out); a request past it is cancelled and retried like any other timeout;
+- every reply text, model name and error message is passed through ``facebench.redact`` before it
+  leaves the client (a server that echoes the ``Authorization`` header cannot plant the key in
+  caches, results or logs).
 
 A call never raises for an API problem: it returns an outcome with ``error`` set, so one bad item
 can never abort (or be scored in) a run. Reusable by any component that talks to an
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
 
 from facebench.errors import MissingDependencyError
+from facebench.redact import redact, register_secret
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -154,6 +161,14 @@ class _BadResponse(Exception):
     """A 200 reply whose body is not a usable completion (retryable: often a truncated body)."""
 
 
+class CallTimeout(asyncio.TimeoutError):
+    """A request did not complete (connect + full reply) within the client's ``timeout``."""
+
+
+class JudgeRequestError(Exception):
+    """A request outside ``map`` (e.g. ``GET /models``) failed; the message is already redacted."""
+
+
 def _status_of(exc: BaseException) -> int | None:
     return getattr(exc, "status_code", None)
 
@@ -174,8 +189,10 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _describe(exc: BaseException) -> str:
+    """``HTTP 401: <first line>`` — redacted *before* it is cut to 200 characters."""
     status = _status_of(exc)
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = redact(str(exc)).strip()
+    msg = text.splitlines()[0] if text else ""
     head = f"HTTP {status}" if status else type(exc).__name__
     return f"{head}: {msg[:200]}" if msg else head
 
@@ -200,16 +217,29 @@ def classify(exc: BaseException) -> str:
 
 
 def list_models(base_url: str | None, api_key: str | None, timeout: float = 10.0) -> list[str]:
-    """Model ids a server offers (``GET /models``); raises the ``openai`` error when unreachable."""
+    """Model ids a server offers (``GET /models``), within ``timeout`` seconds in total; raises
+    ``JudgeRequestError`` (redacted message) when the server is unreachable, slow or refuses."""
     try:
         import openai
     except ImportError:
         raise MissingDependencyError("openai", "judge", "the LLM judge") from None
-    client = openai.OpenAI(base_url=base_url, api_key=api_key or NO_KEY_PLACEHOLDER, max_retries=1, timeout=timeout)
+    register_secret(api_key)
+
+    async def fetch() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or NO_KEY_PLACEHOLDER, max_retries=0,
+                                    timeout=timeout)
+        try:
+            page = await asyncio.wait_for(client.models.list(), timeout)
+            return [redact(str(m.id)) for m in page.data]
+        finally:
+            await client.close()
+
     try:
-        return [m.id for m in client.models.list().data]
-    finally:
-        client.close()
+        return run_sync(fetch())
+    except asyncio.TimeoutError:
+        raise JudgeRequestError(f"no complete reply within {timeout:g} s") from None
+    except Exception as e:  # noqa: BLE001 - every failure becomes one redacted line
+        raise JudgeRequestError(_describe(e)) from None
 
 
 def run_sync(coro: Awaitable[T]) -> T:
@@ -248,8 +278,11 @@ class JudgeClient:
                  budget: Budget | None = None, seed: int | None = None, default_headers: dict[str, str] | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be ≥ 1")
+        if not (timeout > 0 and timeout < float("inf")):
+            raise ValueError("timeout must be a positive number of seconds")
         self.base_url = base_url
         self._api_key = api_key or NO_KEY_PLACEHOLDER
+        register_secret(api_key)  # whatever the server echoes back, this value is never written
         self.concurrency = int(concurrency)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
@@ -283,6 +316,13 @@ class JudgeClient:
             delay = max(delay, min(retry_after, self.retry_max_delay))
         return delay
 
+    async def _with_deadline(self, aw: Awaitable[T]) -> T:
+        """``aw`` bounded by ``timeout`` seconds in total (connect + every byte of the reply)."""
+        try:
+            return await asyncio.wait_for(aw, self.timeout)
+        except asyncio.TimeoutError:
+            raise CallTimeout(f"no complete reply within {self.timeout:g} s (total deadline)") from None
+
     async def _call_one(self, oc: Any, fn: Callable[[Any, Item], Awaitable[T]], item: Item,
                         sem: asyncio.Semaphore) -> Outcome[T]:
         out: Outcome[T] = Outcome()
@@ -300,7 +340,7 @@ class JudgeClient:
                 out.attempts += 1
                 self.usage.requests += 1
                 try:
-                    out.value = await fn(oc, item)
+                    out.value = await self._with_deadline(fn(oc, item))
                     break
                 except asyncio.CancelledError:
                     raise
@@ -362,15 +402,19 @@ class JudgeClient:
         self.usage.completion_tokens += ct
         self.budget.add_tokens(pt + ct)
         model = getattr(resp, "model", None)
+        model = redact(str(model)) if model else None
         if model:
-            self.models_returned.add(str(model))
+            self.models_returned.add(model)
         lp = None
         if getattr(choice, "logprobs", None) is not None and getattr(choice.logprobs, "content", None):
             lp = [{"token": t.token, "logprob": t.logprob,
                    "top_logprobs": [{"token": a.token, "logprob": a.logprob} for a in (t.top_logprobs or [])]}
                   for t in choice.logprobs.content]
-        return ChatResult(content=choice.message.content, model=model, prompt_tokens=pt, completion_tokens=ct,
-                          finish_reason=getattr(choice, "finish_reason", None), logprobs=lp)
+        content = choice.message.content
+        finish = getattr(choice, "finish_reason", None)
+        return ChatResult(content=redact(content) if isinstance(content, str) else content, model=model,
+                          prompt_tokens=pt, completion_tokens=ct,
+                          finish_reason=redact(finish) if isinstance(finish, str) else finish, logprobs=lp)
 
     def chat_many(self, requests: Sequence[dict[str, Any]],
                   on_result: Callable[[int, ChatResult], None] | None = None) -> list[ChatResult]:
@@ -388,4 +432,4 @@ def _to_chat(o: Outcome[ChatResult]) -> ChatResult:
     if o.ok and o.value is not None:
         o.value.attempts = o.attempts
         return o.value
-    return ChatResult(content=None, model=None, error=o.error or "no reply", attempts=o.attempts)
+    return ChatResult(content=None, model=None, error=redact(o.error or "no reply"), attempts=o.attempts)

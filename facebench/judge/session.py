@@ -3,6 +3,11 @@
 Shared by the text judge (``JudgeScore``) and the VLM judge (``VLMScore``). Each answered and
 parsed review is written to the judge cache the moment it arrives; a failed call, an empty or an
 unparsable review is returned as an error and never cached, so the next run asks again.
+
+Sizes are bounded (``JudgeSettings.max_prompt_chars`` / ``max_reference_chars`` /
+``max_reply_chars``): a job whose prompt or reference is over its limit is never sent (a failed
+item, "input too long: ..."; the dry run counts them apart and leaves them out of the estimate),
+and a reply over its limit is a failed item whose stored text is cut to ``REPLY_HEAD_CHARS``.
 """
 from __future__ import annotations
 
@@ -16,11 +21,14 @@ from facebench.judge.parse import ReviewParseError
 from facebench.judge.pricing import Price, estimate_tokens, price_for
 from facebench.judge.prompts import Template
 from facebench.judge.settings import JudgeSettings
+from facebench.redact import redact
 
 # Dry-run assumptions (documented in the estimate): a review is a score line plus ≤3 sentences.
 EST_REVIEW_TOKENS = 120
 # gpt-4o "high detail" cost of one ≤512×512 image: 85 base + 170 per 512-px tile.
 EST_IMAGE_TOKENS = 255
+# how much of an over-long reply is kept in the details (to see what the server sent)
+REPLY_HEAD_CHARS = 500
 
 
 @dataclass
@@ -97,8 +105,23 @@ class JudgeSession:
                 self.models_returned.add(entry["model"])
         return out
 
+    def input_error(self, job: ReviewJob) -> str | None:
+        """Why ``job`` must not be sent (an over-long reference or prompt), or None."""
+        s = self.settings
+        ref = job.inputs.get("reference")
+        if isinstance(ref, str) and s.max_reference_chars is not None and len(ref) > s.max_reference_chars:
+            return (f"input too long: the reference is {len(ref):,} characters, over "
+                    f"judge_max_reference_chars={s.max_reference_chars:,}")
+        n = sum(len(_text(m.get("content"))) for m in job.messages)
+        if s.max_prompt_chars is not None and n > s.max_prompt_chars:
+            return f"input too long: the judge prompt is {n:,} characters, over judge_max_prompt_chars={s.max_prompt_chars:,}"
+        return None
+
     def estimate(self, jobs: Sequence[ReviewJob]) -> tuple[int, float | None, dict[str, int]]:
-        """(calls, est. USD or None, est. tokens) for ``jobs`` not in the cache."""
+        """(calls, est. USD or None, est. tokens) for ``jobs`` not in the cache and not over a size
+        limit (``too_long`` counts those: they will fail without a call)."""
+        too_long = [j for j in jobs if self.input_error(j)]
+        jobs = [j for j in jobs if not self.input_error(j)]
         cached = self.lookup(jobs)
         self.cached_cost_usage = {"prompt_tokens": 0, "completion_tokens": 0}
         todo = [j for j in jobs if j.item_id not in cached]
@@ -107,7 +130,8 @@ class JudgeSession:
         ct = EST_REVIEW_TOKENS * len(todo)
         price = self.price
         cost = price.cost(pt, ct) if price is not None else None
-        return len(todo), cost, {"prompt_tokens": pt, "completion_tokens": ct, "cached": len(cached)}
+        return len(todo), cost, {"prompt_tokens": pt, "completion_tokens": ct, "cached": len(cached),
+                                 "too_long": len(too_long)}
 
     def dry_run_reason(self, jobs: Sequence[ReviewJob]) -> str:
         n, cost, toks = self.estimate(jobs)
@@ -115,6 +139,11 @@ class JudgeSession:
         msg = (f"dry run: {n} calls, est. {usd} ({self.settings.identity}; ~{toks['prompt_tokens']} prompt + "
                f"~{toks['completion_tokens']} completion tokens at ~4 chars/token and {EST_REVIEW_TOKENS} tokens/review; "
                f"{toks['cached']} cached)")
+        if toks["too_long"]:
+            first = next(e for e in map(self.input_error, jobs) if e)
+            msg += (f"; {toks['too_long']} item(s) over a size limit will fail without a call "
+                    f"(e.g. {first.split(': ', 1)[1]})")
+        msg = redact(msg)
         print(f"[facebench judge] {msg}", file=sys.stderr)
         return msg
 
@@ -134,9 +163,18 @@ class JudgeSession:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, jobs: Sequence[ReviewJob], api_key: str | None) -> dict[str, Review]:
-        """Reviews for every job: cached ones first, then calls for the rest (persisted as they land)."""
+        """Reviews for every job: cached ones first, then calls for the rest (persisted as they land).
+        Over-long jobs fail without a call (counted in ``usage.failures``)."""
+        too_long: dict[str, Review] = {}
+        for j in jobs:
+            err = self.input_error(j)
+            if err:
+                too_long[j.item_id] = Review(j.item_id, error=err)
+        jobs = [j for j in jobs if j.item_id not in too_long]
+        self.usage.failures += len(too_long)
         reviews = self.lookup(jobs)
         self.usage.cached_hits += len(reviews)
+        reviews.update(too_long)
         todo = [j for j in jobs if j.item_id not in reviews]
         if not todo:
             return reviews
@@ -151,7 +189,7 @@ class JudgeSession:
             job = todo[i]
             reviews[job.item_id] = rev = self._review(job, res)
             if rev.scores is not None and self.cache is not None:
-                self.cache.put(self.key(job), rev.review or "", rev.scores, res.model,
+                self.cache.put(self.key(job), redact(rev.review or ""), rev.scores, res.model,
                                {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens})
 
         client.chat_many(requests, on_result)
@@ -163,9 +201,15 @@ class JudgeSession:
         return reviews
 
     def _review(self, job: ReviewJob, res: ChatResult) -> Review:
-        rev = Review(job.item_id, review=res.content, model=res.model, attempts=res.attempts)
+        rev = Review(job.item_id, review=redact(res.content) if res.content else res.content,
+                     model=res.model, attempts=res.attempts)
         if not res.ok:
-            rev.error = res.error
+            rev.error = redact(res.error or "")
+            return rev
+        limit = self.settings.max_reply_chars
+        if res.content is not None and limit is not None and len(res.content) > limit:
+            rev.review = rev.review[:REPLY_HEAD_CHARS] + f"… [cut: {len(res.content):,} characters]"
+            rev.error = f"reply too long: {len(res.content):,} characters, over judge_max_reply_chars={limit:,}"
             return rev
         if res.content is None or not res.content.strip():
             rev.error = "empty review" + (" (reply cut at reply_max_tokens)" if res.finish_reason == "length" else "")

@@ -240,6 +240,7 @@ class _DistributionMetric(Metric):
             "mode": self.mode,
             "fingerprint": ext.fingerprint(),
             "weights_sha256": ext.weights_sha256,
+            "weights_check": getattr(ext, "weights_check", None),  # vs the published sha256 (weights.py)
             "feature_dim": dim,
             "n_generated": gen.n_images,
             "n_generated_features": gen.n,

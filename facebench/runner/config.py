@@ -51,10 +51,12 @@ class RunConfig:
             raise FacebenchError(f"--batch_size must be a positive whole number, got {self.batch_size!r}")
         if isinstance(self.seed, float) and not math.isfinite(self.seed):
             raise FacebenchError("--seed must be a whole number")
-        if self.run_name is not None:
-            name = str(self.run_name)
-            if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-                raise FacebenchError(f"--run_name must be a plain folder name (no '/' or '..'), got {name!r}")
+        from facebench.judge.settings import check_judge_options
+        from facebench.validate import validate_device, validate_run_name
+
+        validate_run_name(self.run_name)  # never outside --output_path
+        validate_device(self.device)
+        check_judge_options(self.judge)  # the Python API gets the CLI's usage errors too
         if not self.tasks:
             raise FacebenchError("no task given (e.g. --task vqa or --task all)")
 

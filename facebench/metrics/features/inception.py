@@ -20,7 +20,8 @@ Weights (never bundled; see ``weights.py`` for the search order):
 - clean / legacy_tensorflow: ``inception-2015-12-05.pt`` from
   https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt
   — metric arg ``weights=PATH`` or env ``FACEBENCH_INCEPTION_WEIGHTS``; also found in
-  ``$FACEBENCH_CACHE_DIR/weights/`` and in ``/tmp`` where clean-fid downloads it.
+  ``$FACEBENCH_CACHE_DIR/weights/`` when its sha256 is the published one. Never in ``/tmp``,
+  where clean-fid downloads it: anyone can plant a file there (``weights.py``).
 - legacy_pytorch: ``pt_inception-2015-12-05-6726825d.pth`` from
   https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth
   — ``weights=PATH`` or env ``FACEBENCH_INCEPTION_PT_WEIGHTS``; also found in torch hub's
@@ -35,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from facebench.metrics.features.base import FeatureExtractor
-from facebench.metrics.features.weights import file_sha256, resolve_weights
+from facebench.metrics.features.weights import (file_sha256, load_state_dict, load_torchscript, resolve_weights,
+                                                weights_check)
 
 TF_INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
 TF_INCEPTION_FILE = "inception-2015-12-05.pt"
@@ -44,7 +46,7 @@ PT_INCEPTION_URL = (
 )
 PT_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 MODES = ("clean", "legacy_tensorflow", "legacy_pytorch")
-CLEANFID_DOWNLOAD_DIR = "/tmp"  # where clean-fid itself downloads the TorchScript file
+CLEANFID_DOWNLOAD_DIR = "/tmp"  # where clean-fid itself downloads the TorchScript file: never searched
 SIZE = 299
 
 
@@ -124,10 +126,10 @@ class InceptionExtractor(FeatureExtractor):
         if mode in ("clean", "legacy_tensorflow"):
             path = resolve_weights(
                 what="TF-Inception (clean-fid)", filename=TF_INCEPTION_FILE, url=TF_INCEPTION_URL,
-                explicit=weights, env_var="FACEBENCH_INCEPTION_WEIGHTS", extra_dirs=(Path(CLEANFID_DOWNLOAD_DIR),),
-                arg_hint=arg_hint,
+                explicit=weights, env_var="FACEBENCH_INCEPTION_WEIGHTS", arg_hint=arg_hint,
             )
-            self._net = torch.jit.load(str(path), map_location=self.device).eval()
+            self._net = load_torchscript(path, self.device, "TF-Inception (clean-fid)",
+                                         f"pass --metric_args {arg_hint} with {TF_INCEPTION_FILE} from {TF_INCEPTION_URL}")
             self._layers = self._net.layers
             self.input_size = (SIZE, SIZE) if mode == "clean" else None
         else:
@@ -137,12 +139,21 @@ class InceptionExtractor(FeatureExtractor):
                 arg_hint=arg_hint,
             )
             net = build_pytorch_fid_inception()
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-            net.load_state_dict(state, strict=True)
+            state = load_state_dict(path, "pytorch-fid Inception",
+                                    f"pass --metric_args {arg_hint} with {PT_INCEPTION_FILE} from {PT_INCEPTION_URL}")
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                from facebench.errors import WeightsUnavailable
+
+                raise WeightsUnavailable(f"pytorch-fid Inception weights at {path} do not fit the network "
+                                         f"({str(e).splitlines()[0][:160]})", f"pass --metric_args {arg_hint} "
+                                         f"with {PT_INCEPTION_FILE}") from None
             self._layers = pool_features_module(net).to(self.device).eval()
             self.input_size = (SIZE, SIZE)
         self.weights_path = Path(path)
         self.weights_sha256 = file_sha256(path)
+        self.weights_check = weights_check(path)  # sha256 vs the published one, and where it came from
 
     def preprocess(self, image) -> Any:
         if self.mode == "clean":

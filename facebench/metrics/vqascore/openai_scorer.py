@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from facebench.metrics.vqascore.base import ANSWER, Scorer, ScorerError
+from facebench.redact import redact, register_key_env
 
 DEFAULT_MODEL = "gpt-4o"
 
@@ -50,6 +51,7 @@ class OpenAIScorer(Scorer):
         self.model = str(model)
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.api_key_env = api_key_env
+        register_key_env(api_key_env)  # its value is redacted from errors and logs
         self.top_logprobs = int(top_logprobs)
         self.concurrency = max(1, int(concurrency))
         self.timeout = float(timeout)
@@ -100,7 +102,7 @@ class OpenAIScorer(Scorer):
                 self.errors.append("reply without logprobs (the endpoint must support logprobs)")
                 return None
         except Exception as e:  # API error after the client's retries: a failed item
-            self.errors.append(f"{type(e).__name__}: {e}"[:300])
+            self.errors.append(redact(f"{type(e).__name__}: {e}")[:300])  # redact before cutting
             return None
         p, found = yes_probability(content[0], self.answer_tokens)
         if not found:
