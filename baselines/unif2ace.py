@@ -70,6 +70,8 @@ class UniF2aceAdapter(ResearchAdapter):
     description: ClassVar[str] = ("UniF²ace — code and weights not public: bring your own "
                                   "(code_path=, entry=module:function, pretrained=)")
     repo_url: ClassVar[str] = ""  # the public repository holds no code
+    # the bring-your-own path: entry, requirements, and any setting the user's own loader takes
+    extra_model_args: ClassVar[tuple[str, ...]] = ("*",)
     install_hint: ClassVar[str] = NOT_PUBLIC
     environment: ClassVar[EnvSpec | None] = EnvSpec(
         name="unif2ace", upstream=None,
