@@ -34,14 +34,26 @@ def _add_run(sub) -> None:
     p.add_argument("--task", "--tasks", dest="tasks", required=True, help="task(s) or group(s), comma-separated")
     p.add_argument("--dataset", default=None, help="unif2ace (default per task) | mini | PATH")
     p.add_argument("--columns", default="", help="column mapping for other layouts, e.g. caption=text,image=img")
-    p.add_argument("--limit", type=int, default=None, help="first N samples of the split")
-    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--limit", type=_limit, default=None,
+                   help="first N samples of the split, or a fraction (0.1 = 10%%); for testing only: such a run is "
+                        "marked partial and never taken as the full result")
+    p.add_argument("--batch_size", type=_batch_size, default=8, help="N, or 'auto' (the largest that fits; halves on "
+                   "out-of-memory)")
+    p.add_argument("--gen_kwargs", default="", help="generation settings over the task YAML's, e.g. "
+                   "max_new_tokens=64,temperature=0 (or height=1024,width=1024,n=4 for generation tasks)")
     p.add_argument("--seed", type=int, default=0, help="base seed (each sample derives its own)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--output_path", default="runs", help="folder for run directories (default: runs)")
     p.add_argument("--run_name", default=None, help="run directory name (default <model>_<dataset>); each run "
                    "writes its own results_<timestamp>.json there")
     p.add_argument("--mode", choices=["all", "predict", "score"], default="all")
+    p.add_argument("--predict_only", action="store_true", help="lm-eval's flag: the same as --mode predict")
+    p.add_argument("--log_samples", action="store_true",
+                   help="accepted for lm-eval compatibility: facebench always writes samples_<task>_<stamp>.jsonl")
+    p.add_argument("--show_config", action="store_true", help="print the resolved task configs before running")
+    p.add_argument("--wandb_args", default=None,
+                   help="log metrics and sample tables to Weights & Biases, e.g. project=facebench,mode=offline "
+                        "(pip install 'facebench[wandb]')")
     p.add_argument("--images", default=None, help="score generation tasks on PNGs made elsewhere (<doc_id>[_k].png)")
     p.add_argument("--no_cache", action="store_true", help="recompute predictions even if cached")
     p.add_argument("--metric_args", default="", help="<metric>.<arg>=v,... e.g. fid.weights=PATH")
@@ -57,8 +69,27 @@ def _add_run(sub) -> None:
     g.add_argument("--judge_timeout", type=float, default=None,
                    help="seconds per judge request in total (connect + whole reply) before a retry")
     g.add_argument("--dry_run", action="store_true", help="print judge calls and estimated cost; call nothing")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--verbosity", default="INFO", type=str.upper,
+                   choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"], help="log level (default INFO)")
+    p.add_argument("-v", "--verbose", action="store_true", help="the same as --verbosity DEBUG")
     p.set_defaults(func=_cmd_run)
+
+
+def _limit(text: str) -> int | float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples or a fraction, got {text!r}") from None
+    return int(v) if v >= 1 and v.is_integer() else v
+
+
+def _batch_size(text: str) -> int | str:
+    if text.strip().lower() == "auto" or text.strip().lower().startswith("auto:"):
+        return text.strip().lower()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
 
 
 def _check_run_args(args: argparse.Namespace, judge: dict[str, Any], model_args: dict[str, Any]) -> None:
@@ -93,15 +124,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
         judge["judge"] = "openai"  # a base URL means an OpenAI-compatible server
     model_args = parse_model_args(args.model_args)
     _check_run_args(args, judge, model_args)
+    mode = "predict" if args.predict_only else args.mode
+    if args.predict_only and args.mode not in ("all", "predict"):
+        raise FacebenchError("--predict_only contradicts --mode " + args.mode)
+    if args.limit is not None:
+        logging.getLogger("facebench").warning("--limit is for testing only: this run is marked partial and is never "
+                                               "taken as the full result")
     cfg = RunConfig(
         model=args.model, tasks=[t for t in args.tasks.split(",") if t], model_args=model_args,
         dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, seed=args.seed, device=args.device,
-        output_path=args.output_path, run_name=args.run_name, mode=args.mode, use_cache=not args.no_cache,
+        output_path=args.output_path, run_name=args.run_name, mode=mode, use_cache=not args.no_cache,
         images=args.images, metric_args=_metric_args(args.metric_args), judge={k: v for k, v in judge.items() if v is not None},
         dry_run=args.dry_run, include_path=args.include_path,
         columns={k: str(v) for k, v in parse_model_args(args.columns).items()},
+        gen_kwargs=parse_model_args(args.gen_kwargs),
     )
+    wandb_args = parse_model_args(args.wandb_args) if args.wandb_args is not None else None
+    if args.show_config:
+        print(redact(show_config(cfg)))
     out = run(cfg)
+    if wandb_args is not None and os.environ.get("RANK", "0") == "0" and out.results_file is not None:
+        from facebench.report.wandb_log import log_run
+
+        where = log_run(out.results, out.run_dir, wandb_args)
+        logging.getLogger("facebench").info("logged to Weights & Biases%s", f" ({where})" if where else "")
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 holds the merged results
         print(redact(summary_table(out.results, out.results_file)))
     if out.errors:
@@ -109,6 +155,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(redact(f"facebench: error: {e}"), file=sys.stderr)
         return 1
     return 0
+
+
+def show_config(cfg: Any) -> str:
+    """The run's config and every task as it will run (dataset overrides and --gen_kwargs applied)."""
+    import yaml
+
+    from facebench.runner.run import Run
+
+    run = Run(cfg)
+    doc = {"run": {k: v for k, v in cfg.public().items() if v not in (None, [], {}, "")},
+           "tasks": {t.name: t.to_dict() for t in run.tasks}}
+    return "# facebench --show_config\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 def summary_table(results: dict[str, Any], results_file: Any = None) -> str:
@@ -120,20 +178,21 @@ def summary_table(results: dict[str, Any], results_file: Any = None) -> str:
 def _add_ls(sub) -> None:
     p = sub.add_parser("ls", help="list models, tasks, metrics or datasets")
     p.add_argument("what", choices=["models", "tasks", "metrics", "datasets"])
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="every field, machine-readable")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task YAMLs (ls tasks)")
     p.set_defaults(func=_cmd_ls)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     from facebench.listing import list_things
 
-    rows = list_things(args.what)
+    rows = list_things(args.what, include_path=args.include_path)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         from facebench.listing import format_rows
 
-        print(format_rows(rows))
+        print(format_rows(rows, args.what))
     return 0
 
 
@@ -167,9 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-                        format="facebench: %(levelname)s: %(message)s", stream=sys.stderr)
+    level = "DEBUG" if getattr(args, "verbose", False) else getattr(args, "verbosity", "INFO")
+    logging.basicConfig(level=getattr(logging, level), format="facebench: %(levelname)s: %(message)s", stream=sys.stderr)
+    from facebench.progress import quiet_library_bars
     from facebench.redact import install_log_redaction, redact
+
+    quiet_library_bars()
 
     install_log_redaction()  # no API key reaches stderr through a log line
     try:

@@ -38,11 +38,28 @@ def _env_fields(spec: Any) -> dict[str, Any]:
 
     built = env_paths(spec).manifest.is_file()
     v = getattr(spec, "verified", None)
-    return {"environment": f"{spec.name} ({'built' if built else 'not built: facebench env build'})",
+    return {"environment": f"{spec.name} env ({'built' if built else 'not built'})",
             "verified": f"{v.commit[:12]} ({v.how}; {v.date})" if v else None}
 
 
-def list_things(what: str) -> list[dict[str, Any]]:
+def _deps_hint(name: str, missing: list[str], spec: Any) -> str:
+    """'ok', or what to run: the family's own environment, or the pip extra for missing packages."""
+    if spec is not None:
+        from facebench.envs.build import env_paths
+
+        return "ok" if env_paths(spec).manifest.is_file() else f"facebench env build {name}"
+    if not missing:
+        return "ok"
+    from facebench.errors import EXTRA_FOR_MODULE
+
+    extras = sorted({EXTRA_FOR_MODULE[m][1] for m in missing if m in EXTRA_FOR_MODULE})
+    other = [m for m in missing if m not in EXTRA_FOR_MODULE]
+    hint = [f"pip install 'facebench[{','.join(extras)}]'"] if extras else []
+    hint += [f"install {', '.join(other)}"] if other else []
+    return "missing: " + "; ".join(hint)
+
+
+def list_things(what: str, include_path: list[str] | None = None) -> list[dict[str, Any]]:
     from facebench.builtins import register_builtins
     from facebench.registry import DATASETS, METRICS, MODELS
 
@@ -56,6 +73,7 @@ def list_things(what: str) -> list[dict[str, Any]]:
             except Exception as e:  # a plugin that fails to import is listed with the reason
                 rows.append({"name": name, "error": f"{type(e).__name__}: {e}"})
                 continue
+            spec = getattr(cls, "environment", None)
             req = list(getattr(cls, "requires", ()) or ())
             missing = [m for m in req if not _importable(m)]
             paper = getattr(cls, "paper_model", None)
@@ -64,7 +82,7 @@ def list_things(what: str) -> list[dict[str, Any]]:
                 "name": name,
                 "capabilities": sorted(getattr(cls, "capabilities", ())),
                 "default_checkpoint": getattr(cls, "default_checkpoint", None),
-                "deps": "ok" if not missing else "missing: " + ", ".join(missing),
+                "deps": _deps_hint(name, missing, spec),
                 "paper_model": paper,
                 "paper_row": rep["values"] if rep else None,
                 "source": MODELS.source(name),
@@ -73,7 +91,7 @@ def list_things(what: str) -> list[dict[str, Any]]:
     elif what == "tasks":
         from facebench.taskconfig import TaskIndex
 
-        idx = TaskIndex()
+        idx = TaskIndex(include_path or [])
         for n in idx.names():
             t = idx.load(n)
             rows.append({"name": n, "kind": t.kind, "dataset": t.dataset, "metrics": [m.key for m in t.metrics],
@@ -90,9 +108,40 @@ def list_things(what: str) -> list[dict[str, Any]]:
     return rows
 
 
-def format_rows(rows: list[dict[str, Any]]) -> str:
+MODEL_COLUMNS = (("name", "model"), ("can", "can"), ("runs", "runs in"), ("deps", "needs"),
+                 ("verified", "verified against"), ("paper", "paper row"))
+
+
+def _model_cells(r: dict[str, Any]) -> dict[str, str]:
+    caps = r.get("capabilities") or []
+    can = "+".join({"generate": "gen", "understand": "und"}.get(c, c) for c in caps) or "–"
+    runs = "in-process" if r.get("environment") in (None, "in-process") else str(r["environment"])
+    verified = (r.get("verified") or "").split(" (", 1)[0] or "–"
+    return {"name": r["name"], "can": can, "runs": runs, "deps": "ok" if r.get("deps") == "ok" else
+            str(r.get("deps") or "").replace("missing: ", ""), "verified": verified,
+            "paper": str(r.get("paper_model") or "–")}
+
+
+def format_table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
+    widths = {k: max(len(h), *(len(r.get(k, "")) for r in rows)) for k, h in columns}
+    line = lambda cells: "  ".join(str(cells.get(k, "")).ljust(widths[k]) for k, _ in columns).rstrip()  # noqa: E731
+    return "\n".join([line(dict(columns)), line({k: "-" * widths[k] for k, _ in columns})] + [line(r) for r in rows])
+
+
+def format_rows(rows: list[dict[str, Any]], what: str = "") -> str:
+    """A table for a terminal (``--json`` gives every field)."""
+    if what == "models":
+        cells = [_model_cells(r) if "error" not in r else {"name": r["name"], "can": "–", "runs": "–",
+                                                             "deps": "cannot load: " + r["error"][:80]} for r in rows]
+        return format_table(cells, MODEL_COLUMNS) + ("\n\ndefault checkpoints, settings and the full verification "
+                                                     "record: facebench ls models --json")
+    if what == "tasks":
+        cells = [{"name": r["name"], "kind": r["kind"], "dataset": str(r.get("dataset", "")),
+                  "metrics": ", ".join(r.get("metrics") or r.get("tasks") or [])} for r in rows]
+        return format_table(cells, (("name", "task"), ("kind", "kind"), ("dataset", "dataset"), ("metrics", "metrics / members")))
     lines = []
     for r in rows:
+        r = dict(r)
         name = r.pop("name")
         rest = "  ".join(f"{k}={v}" for k, v in r.items() if v not in (None, [], ""))
         lines.append(f"{name:<18} {rest}")

@@ -46,3 +46,10 @@ def progress(iterable: Iterable[T], total: int | None = None, desc: str = "", un
     except ValueError:
         every = 30.0
     return _logged(iterable, total, desc, every, unit)
+
+
+def quiet_library_bars() -> None:
+    """Off a terminal, the libraries' own bars (transformers' "Loading weights", hub downloads) would
+    print carriage-return noise into logs: turn them off (facebench logs its own progress lines)."""
+    if not sys.stderr.isatty() or os.environ.get("FACEBENCH_NO_PROGRESS"):
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

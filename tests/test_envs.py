@@ -233,7 +233,8 @@ def test_ls_models_shows_environment_and_verified_commit(monkeypatch):
     register_builtins()
     monkeypatch.setitem(MODELS._objects, "fbtest-v", Verified_)
     rows = {r["name"]: r for r in list_things("models")}
-    assert rows["fbtest-v"]["environment"] == "fbtest-v (not built: facebench env build)"
+    assert rows["fbtest-v"]["environment"] == "fbtest-v env (not built)"
+    assert rows["fbtest-v"]["deps"] == "facebench env build fbtest-v"
     assert rows["fbtest-v"]["verified"] == "1234567890ab (tiny random weights, CPU; 2026-11-02)"
     assert rows["dummy"]["environment"] == "in-process" and rows["dummy"]["verified"] is None
 

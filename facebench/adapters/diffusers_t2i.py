@@ -96,7 +96,10 @@ class DiffusersAdapter(PretrainedAdapter):
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 pipe = diffusers.DiffusionPipeline.from_pretrained(self.pretrained, **kw)
         except (OSError, ValueError) as e:  # not found / offline / malformed repo id
-            raise FacebenchError(f"cannot load '{self.pretrained}' for {self.name}: {str(e).splitlines()[0]}") from None
+            from facebench.network import load_fix
+
+            raise FacebenchError(f"cannot load '{self.pretrained}' for {self.name}: {str(e).splitlines()[0]}; "
+                                 f"fix: {load_fix(self.pretrained)}") from None
         if as_bool(self.model_args.get("cpu_offload", False)):
             pipe.enable_model_cpu_offload()
         else:

@@ -240,7 +240,10 @@ class HFVLMAdapter(PretrainedAdapter):
             self._processor = transformers.AutoProcessor.from_pretrained(self.pretrained, **pkw)
             model = self._model_class().from_pretrained(self.pretrained, **self._load_kwargs())
         except (OSError, ValueError) as e:  # not found / offline / malformed repo id
-            raise FacebenchError(f"cannot load '{self.pretrained}' for {self.name}: {str(e).splitlines()[0]}") from None
+            from facebench.network import load_fix
+
+            raise FacebenchError(f"cannot load '{self.pretrained}' for {self.name}: {str(e).splitlines()[0]}; "
+                                 f"fix: {load_fix(self.pretrained)}") from None
         if self.model_args.get("device_map") is None:
             model = model.to(self._device)
         self._model = model.eval()

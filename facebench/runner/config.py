@@ -19,7 +19,7 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
     limit: int | float | None = None  # N samples, or a fraction of the split (0 < limit < 1), lm-eval style
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto" (largest that fits, lm-eval style)
     seed: int = 0
     device: str = "cpu"
     output_path: str | Path = "runs"
@@ -47,8 +47,10 @@ class RunConfig:
                 raise FacebenchError(f"--limit must be a whole number of samples ≥ 1 or a fraction 0 < f < 1, got {lim!r}")
             if isinstance(lim, float) and lim >= 1:
                 self.limit = int(lim)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
-            raise FacebenchError(f"--batch_size must be a positive whole number, got {self.batch_size!r}")
+        bs = self.batch_size
+        auto = isinstance(bs, str) and (bs == "auto" or bs.startswith("auto:"))
+        if not auto and (isinstance(bs, bool) or not isinstance(bs, int) or bs <= 0):
+            raise FacebenchError(f"--batch_size must be a positive whole number or 'auto', got {bs!r}")
         if isinstance(self.seed, float) and not math.isfinite(self.seed):
             raise FacebenchError("--seed must be a whole number")
         from facebench.judge.settings import check_judge_options

@@ -38,6 +38,7 @@ from facebench.types import Prediction, Sample
 
 log = logging.getLogger("facebench")
 CAPABILITY = {"generation": "generate", "understanding": "understand"}
+METRIC_AUTO_BATCH = 16  # metrics' batch size under --batch_size auto (the model's is searched, theirs is not)
 
 
 @dataclass
@@ -293,6 +294,9 @@ class Run:
         # the cache databases are opened first: a cache problem is one line before any model loads
         self._cache = KVCache(self.cache_dir / "predictions.sqlite")
         self._scores = KVCache(self.cache_dir / "scores.sqlite")
+        from facebench.network import ensure_offline_mode_if_unreachable
+
+        ensure_offline_mode_if_unreachable()  # once per run: an offline machine fails fast, with the fix
         needs_model = cfg.mode in ("all", "predict") and not (cfg.images and all(t.kind == "generation" for t in self.tasks))
         if needs_model:
             self.adapter = make_adapter(cfg)
@@ -372,7 +376,8 @@ class Run:
         cfg = self.cfg
         gallery = work.dataset.load("gallery") if dataset_category(work.task.dataset) == "mini" else []
         return MetricContext(task=work.task.name, dataset=work.task.dataset, run_dir=self.run_dir,
-                             cache_dir=self.cache_dir, device=cfg.device, batch_size=cfg.batch_size, seed=cfg.seed,
+                             cache_dir=self.cache_dir, device=cfg.device,
+                             batch_size=cfg.batch_size if isinstance(cfg.batch_size, int) else METRIC_AUTO_BATCH, seed=cfg.seed,
                              reference_samples=work.samples, gallery_samples=gallery, judge=dict(cfg.judge),
                              dry_run=cfg.dry_run)
 
