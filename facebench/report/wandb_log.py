@@ -67,6 +67,9 @@ def log_run(results: dict[str, Any], run_dir: Path, wandb_args: dict[str, Any],
             row += [(r.get("scores") or {}).get(k) for k in keys]
             data.append(row)
         tables[f"samples/{tname}"] = wandb.Table(columns=cols, data=data)
+        if gen:  # also as an image panel: the faces with their prompts (saved as files in offline runs too)
+            tables[f"images/{tname}"] = [wandb.Image(str(run_dir / r["images"][0]), caption=(r.get("prompt") or "")[:200])
+                                         for r in recs[:max_images] if r.get("images")]
     run.log(tables)
     folder = getattr(run, "dir", None)
     run.finish()
