@@ -31,7 +31,13 @@ size or request order. Checkpoints: ``ByteFlow-AI/TokenFlow-t2i`` + tokenizer
 Building that tokenizer builds its CLIP teacher first: ``tokenflow/tokenizer/vq_model.py:160-161``
 loads OpenAI's ``ViT-B/16`` TorchScript file from ``./clip_model`` — relative to the process's working
 directory — downloading it there (335 MB, SHA-256 checked, ``tokenizer/clip/clip.py:42-71``) when it
-is missing; the tokenizer checkpoint then overwrites those weights.
+is missing; the tokenizer checkpoint then overwrites those weights. Both halves read their tokenizer
+with ``torch.load`` and no ``weights_only`` (``t2i/llava_t2i/model/multimodal_encoder/tokenflow.py:29``,
+``i2t/llava/model/multimodal_encoder/tokenflow_vq.py:26``), i.e. the safe unpickler on torch >= 2.6;
+TokenFlow's training script stores its ``argparse.Namespace`` in those checkpoints
+(``tokenflow/tokenizer/vq_train.py:330-337``), which that unpickler rejects, so while the plugin loads
+a model exactly that class is allowed (``torch.serialization.safe_globals``) and anything else a file
+asks for is still refused.
 
 Understanding follows the evaluation TokenFlow's GETTING_STARTED.md gives (line 100: lmms-eval's
 ``llava`` model with ``conv_template="qwen_2_5"``) on ``ByteFlow-AI/Tokenflow-llava-qwen2.5-14B-finetuning``,
@@ -48,6 +54,8 @@ TokenFlow as 7B; which understanding checkpoint it used is UNVERIFIED (``und_pre
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,6 +74,17 @@ T2I_TRANSFORMERS = "4.43.4"
 NEGATIVE_PROMPT = ("lowres, bad anatomy, bad hands, text, error, missing fingers, extra digit, fewer digits, "
                    "cropped, worst quality, low quality, normal quality, jpeg artifacts, signature, watermark, "
                    "username, blurry.")
+
+
+@contextmanager
+def training_namespace_allowed() -> Iterator[None]:
+    """The safe unpickler accepts ``argparse.Namespace`` (TokenFlow's saved training options) too."""
+    import argparse
+
+    import torch
+
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        yield
 
 
 def _transformers_version() -> str:
@@ -130,8 +149,8 @@ class TokenFlowAdapter(ResearchAdapter):
         upstream=UpstreamCode(repo="https://github.com/ByteVisionLab/TokenFlow", commit=TOKENFLOW_COMMIT,
                               subdirs=("", "t2i", "i2t")),
         files=(
-            ExtraFile(name="tokenflow_clipb_32k_enhanced.pt", source="hf://ByteFlow-AI/TokenFlow/tokenflow_clipb_32k_enhanced.pt",
-                      model_arg="tokenizer_path"),
+            ExtraFile(name="tokenflow_clipb_32k_enhanced.pt",
+                      source="hf://ByteFlow-AI/TokenFlow/tokenflow_clipb_32k_enhanced.pt", model_arg="tokenizer_path"),
             ExtraFile(name="tokenflow_siglip_32k.pt", source="hf://ByteFlow-AI/TokenFlow/tokenflow_siglip_32k.pt",
                       model_arg="und_tokenizer_path"),
             # the generation tokenizer's CLIP teacher, read from ./clip_model under the working directory
@@ -188,7 +207,8 @@ class TokenFlowAdapter(ResearchAdapter):
         if self.code_path is not None:
             root = Path(str(self.code_path)).expanduser()
             if not root.is_dir():
-                raise ResearchCodeMissing(f"{self.family}: code_path '{root}' is not a folder; {self.install_message()}")
+                raise ResearchCodeMissing(f"{self.family}: code_path '{root}' is not a folder; "
+                                          f"{self.install_message()}")
             _add_paths([root / s if s else root for s in self.code_subdirs])
         return importlib.util.find_spec(top) is not None
 
@@ -199,7 +219,7 @@ class TokenFlowAdapter(ResearchAdapter):
                 raise FacebenchError(
                     f"TokenFlow generation needs transformers=={T2I_TRANSFORMERS}, this environment has {have}: "
                     "t2i/llava_t2i/model/language_model/modeling_llama.py:54-56 calls exit() at import under any "
-                    "other version; run it in the tokenflow environment (see `facebench ls models`)")
+                    "other version; run it in TokenFlow's environment (the pins of TokenFlowAdapter.environment)")
         return self.research_module(name)
 
     def _i2t_module(self, name: str):
@@ -207,8 +227,8 @@ class TokenFlowAdapter(ResearchAdapter):
             return self.research_module(name)
         except ImportError as e:  # e.g. i2t/llava/model/__init__.py:12 on transformers < 4.40
             raise FacebenchError(f"TokenFlow understanding code failed to import on transformers "
-                                 f"{_transformers_version()}: {e}; it runs on transformers {T2I_TRANSFORMERS} (the "
-                                 "tokenflow environment)") from None
+                                 f"{_transformers_version()}: {e}; it runs on transformers {T2I_TRANSFORMERS} "
+                                 "(TokenFlow's environment: the pins of TokenFlowAdapter.environment)") from None
 
     def _load_gen(self) -> None:
         llava_t2i_model = self._t2i_module("llava_t2i.model")
@@ -216,8 +236,9 @@ class TokenFlowAdapter(ResearchAdapter):
         from transformers import AutoTokenizer
 
         vq = resolve_file(str(self.model_args["tokenizer_path"]), "TokenFlow tokenizer_path")
-        model = llava_t2i_model.LlavaLlamaForCausalLM.from_pretrained(self.pretrained, attn_implementation="eager",
-                                                                      mm_vision_tower=vq)
+        with training_namespace_allowed():
+            model = llava_t2i_model.LlavaLlamaForCausalLM.from_pretrained(self.pretrained, attn_implementation="eager",
+                                                                          mm_vision_tower=vq)
         model = model.eval().to(self._dtype).to(self._device)
         model.get_vision_tower().to(self._dtype)
         model.config.mm_vision_vq_type = str(model.config.mm_vision_vq_type)
@@ -257,8 +278,9 @@ class TokenFlowAdapter(ResearchAdapter):
                               attention_mask=True)
             load_kwargs = {"overwrite_config": {"mm_vision_tower": vq},
                            "attn_implementation": str(self.model_args["attn_implementation"])}
-            self._m_chat = LlavaRepoChat(self._i2t_module, str(self.model_args["und_pretrained"]), self._device,
-                                         style, load_kwargs=load_kwargs)
+            with training_namespace_allowed():
+                self._m_chat = LlavaRepoChat(self._i2t_module, str(self.model_args["und_pretrained"]),
+                                             self._device, style, load_kwargs=load_kwargs)
         seeded(int(params.get("seed", 0)))
         return self._m_chat.answer(image, messages, int(self.param(params, "max_new_tokens")))
 

@@ -353,7 +353,8 @@ class LlavaQwen(_Model):
     def generate(self, inputs=None, images=None, image_sizes=None, **kwargs):
         pix = self._check_pixels(images)
         CALLS.append(dict(images_is_list=isinstance(images, list), pixels=tuple(pix.shape), image_sizes=image_sizes,
-                          has_mask="attention_mask" in kwargs, **{k: v for k, v in kwargs.items() if k != "attention_mask"}))
+                          has_mask="attention_mask" in kwargs,
+                          **{k: v for k, v in kwargs.items() if k != "attention_mask"}))
         return inputs[:, inputs[0] != -200]
 def load_pretrained_model(model_path, model_base, model_name, load_8bit=False, load_4bit=False, device_map="auto",
                           device="cuda", use_flash_attn=False, overwrite_config=None, **kwargs):
