@@ -19,7 +19,7 @@ Compared with upstream's own calls, same inputs and seeds: text→image with
 ``--mixed_precision none`` and ``bf16``), its prompt list swapped for ours at
 ``crop_and_encode_text_and_img``, its global RNG seeded right before ``autoregressive_infer_cfg`` (the
 script passes ``g_seed=None``), stopped after the first image; image→text with lmms-eval@7f9c482's
-``Llava.generate_until`` (the evaluation GETTING_STARTED.md:90-105 prescribes), on a checkpoint whose
+``Llava.generate_until`` (the evaluation GETTING_STARTED.md:89-106 prescribes), on a checkpoint whose
 config names the tokenizer file, while the plugin is given a copy whose config names a path that does
 not exist here (as the released checkpoint's does) and relies on ``overwrite_config``.
 
