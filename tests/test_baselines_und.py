@@ -312,8 +312,8 @@ CALLS = []
 class _Cfg:
     tokenizer_model_max_length, mm_vision_vq_type, use_cache = 256, "TOKEN_FLOW", True
 class _VT:
-    def to(self, *a, **k):
-        return self
+    def to(self, *a, **k):  # VQTower.to returns None (vision_tokenizer.py:52-54)
+        return None
 class LlavaLlamaForCausalLM:
     def __init__(self):
         self.config = _Cfg()
@@ -330,8 +330,8 @@ class LlavaLlamaForCausalLM:
         return _VT()
     def reinit_image_token_start_end(self, tok):
         CALLS.append(("reinit",))
-    def autoregressive_infer_cfg(self, B, prefix_text_codes=None, g_seed=None, cfg=1.5, topk_list=None,
-                                 topp_list=None, **kw):
+    def autoregressive_infer_cfg(self, B, prefix_text_codes=None, g_seed=None, cfg=1.5, topk_list=[600],
+                                 topp_list=[0.6]):  # llava_llama.py:219-220
         assert all(c.device == self.device for c in prefix_text_codes)  # ids and model on one device
         assert len(prefix_text_codes) == 2 * B  # prompts then negatives
         CALLS.append(("infer", B, len(prefix_text_codes), cfg, list(topk_list), list(topp_list), g_seed))
