@@ -171,7 +171,9 @@ class TokenFlowAdapter(ResearchAdapter):
                  "run_llava_samples.py run unchanged in a subprocess (float32 and bfloat16); understanding equals "
                  "lmms-eval@7f9c482's Llava.generate_until. Test-only stubs: clip._download skips the SHA-256 check "
                  "and the download (the tiny file is not OpenAI's), and nn.Module.cuda() is the identity for the "
-                 "script's model.cuda() (line 64) on this CUDA-less machine (tests/test_upstream_tokenflow.py)"),
+                 "script's model.cuda() (line 64) on this CUDA-less machine; the reference script and lmms-eval get "
+                 "the plugin's argparse.Namespace allowance for upstream's torch.load "
+                 "(tests/test_upstream_tokenflow.py)"),
             date="2026-12-01",
         ),
         notes=("One environment for both halves: t2i/requirements.txt pins transformers 4.43.4 and llava_t2i exits "
