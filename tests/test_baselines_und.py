@@ -284,19 +284,36 @@ def test_vila_u_plumbing(tmp_path, face, clean_imports):
 
 
 # ---------------------------------------------------------------------------------------- TokenFlow
-# TokenFlow@9812da0: t2i/llava_t2i (generation) and i2t/llava (understanding; LLaVA's builder order
-# (model_path, model_base, model_name, ..., device="cuda", overwrite_config=None) and a VQTower that
-# asserts its tokenizer file exists locally, vision_tokenizer.py:142).
+# TokenFlow@9812da0: t2i/llava_t2i (generation; its modeling_llama.py:51-56 calls exit() at import
+# unless transformers is exactly 4.43.4, and llava_t2i/__init__.py imports the model) and i2t/llava
+# (understanding; LLaVA's builder order (model_path, model_base, model_name, ..., device="cuda",
+# overwrite_config=None, **kwargs) with kwargs going to from_pretrained, and a VQTower that asserts its
+# tokenizer file exists locally, vision_tokenizer.py:142).
+T2I_VERSION_CHECK = '''
+from importlib.metadata import version
+if version("transformers") != "{required}":
+    print("transformers version is not {required}, the model is only checked for this version")
+    exit()
+'''
+
+
+def fake_tokenflow_t2i(required: str = "4.43.4") -> dict[str, str]:
+    """The t2i stand-in; ``required`` is the transformers version its import insists on (upstream's
+    4.43.4 unless a test simulates the tokenflow environment)."""
+    files = dict(FAKE_TOKENFLOW_T2I)
+    files["t2i/llava_t2i/__init__.py"] = T2I_VERSION_CHECK.format(required=required) + "from . import model\n"
+    return files
+
+
 FAKE_TOKENFLOW_T2I = {
-    "t2i/llava_t2i/__init__.py": "",
     "t2i/llava_t2i/model/__init__.py": '''
 import torch
 CALLS = []
 class _Cfg:
     tokenizer_model_max_length, mm_vision_vq_type, use_cache = 256, "TOKEN_FLOW", True
 class _VT:
-    def to(self, *a, **k):
-        return self
+    def to(self, *a, **k):  # VQTower.to returns None (vision_tokenizer.py:52-54)
+        return None
 class LlavaLlamaForCausalLM:
     def __init__(self):
         self.config = _Cfg()
@@ -313,8 +330,8 @@ class LlavaLlamaForCausalLM:
         return _VT()
     def reinit_image_token_start_end(self, tok):
         CALLS.append(("reinit",))
-    def autoregressive_infer_cfg(self, B, prefix_text_codes=None, g_seed=None, cfg=1.5, topk_list=None,
-                                 topp_list=None, **kw):
+    def autoregressive_infer_cfg(self, B, prefix_text_codes=None, g_seed=None, cfg=1.5, topk_list=[600],
+                                 topp_list=[0.6]):  # llava_llama.py:219-220
         assert all(c.device == self.device for c in prefix_text_codes)  # ids and model on one device
         assert len(prefix_text_codes) == 2 * B  # prompts then negatives
         CALLS.append(("infer", B, len(prefix_text_codes), cfg, list(topk_list), list(topp_list), g_seed))
@@ -336,29 +353,41 @@ class LlavaQwen(_Model):
     def generate(self, inputs=None, images=None, image_sizes=None, **kwargs):
         pix = self._check_pixels(images)
         CALLS.append(dict(images_is_list=isinstance(images, list), pixels=tuple(pix.shape), image_sizes=image_sizes,
-                          has_mask="attention_mask" in kwargs, **{k: v for k, v in kwargs.items() if k != "attention_mask"}))
+                          has_mask="attention_mask" in kwargs,
+                          **{k: v for k, v in kwargs.items() if k != "attention_mask"}))
         return inputs[:, inputs[0] != -200]
 def load_pretrained_model(model_path, model_base, model_name, load_8bit=False, load_4bit=False, device_map="auto",
                           device="cuda", use_flash_attn=False, overwrite_config=None, **kwargs):
     from transformers import AutoTokenizer
     tower = (overwrite_config or {}).get("mm_vision_tower", "/cluster/path/tokenflow_siglip_32k.pt")
     assert os.path.exists(tower), "VQGAN model path is invalid: %s" % tower
-    CALLS.append(dict(load=str(model_path), name=model_name, base=model_base, device=device, tower=tower))
+    CALLS.append(dict(load=str(model_path), name=model_name, base=model_base, device=device, tower=tower, **kwargs))
     return AutoTokenizer.from_pretrained(model_path), LlavaQwen(), "image-processor", 2048
 '''
 
 
-def test_tokenflow_plumbing(tmp_path, tiny_tok, face, clean_imports):
-    files = dict(FAKE_TOKENFLOW_T2I)
+def _tokenflow_code(tmp_path, required: str = "4.43.4"):
+    files = fake_tokenflow_t2i(required)
     files.update({f"i2t/{k}": v for k, v in LLAVA_COMMON.items()})
     files["i2t/llava/model/builder.py"] = TOKENFLOW_I2T_BUILDER
-    code = _write(tmp_path / "tokenflow_code", files)
+    return _write(tmp_path / "tokenflow_code", files)
+
+
+def test_tokenflow_plumbing(tmp_path, tiny_tok, face, clean_imports, monkeypatch):
+    """In a simulated tokenflow environment (the stand-in and the plugin both accept the installed
+    transformers as the one t2i insists on)."""
+    from importlib.metadata import version
+
+    have = version("transformers")
+    code = _tokenflow_code(tmp_path, required=have)
+    cls = load("tokenflow")
+    monkeypatch.setattr(sys.modules[cls.__module__], "T2I_TRANSFORMERS", have)
     vq = tmp_path / "tokenflow_clipb_32k_enhanced.pt"
     vq.write_bytes(b"fake")
     siglip = tmp_path / "tokenflow_siglip_32k.pt"
     siglip.write_bytes(b"fake")
-    a = load("tokenflow")(pretrained=str(tiny_tok), tokenizer_path=str(vq), und_pretrained=str(tiny_tok),
-                          und_tokenizer_path=str(siglip), code_path=str(code))
+    a = cls(pretrained=str(tiny_tok), tokenizer_path=str(vq), und_pretrained=str(tiny_tok),
+            und_tokenizer_path=str(siglip), code_path=str(code))
     out = a.generate_images([GenRequest("a", "a woman", n=2, seed=7, width=24, height=24)])[0]
     calls = sys.modules["llava_t2i.model"].CALLS
     assert ("load", str(tiny_tok), "eager", str(vq)) in calls and ("reinit",) in calls
@@ -369,7 +398,8 @@ def test_tokenflow_plumbing(tmp_path, tiny_tok, face, clean_imports):
     assert ans == ["<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user: \nIs she smiling?<|im_end|>\n"
                    "<|im_start|>assistant:"]
     builder = sys.modules["llava.model.builder"]
-    assert builder.CALLS[0] == dict(load=str(tiny_tok), name="tok", base=None, device="cpu", tower=str(siglip))
+    assert builder.CALLS[0] == dict(load=str(tiny_tok), name="tok", base=None, device="cpu", tower=str(siglip),
+                                    attn_implementation="sdpa")  # lmms-eval llava.py:42-45,92-93
     gen = builder.CALLS[-1]
     assert not gen["images_is_list"] and gen["image_sizes"] == [(30, 40)] and gen["has_mask"]
     assert (gen["do_sample"], gen["temperature"], gen["num_beams"], gen["max_new_tokens"]) == (False, 0.0, 1, 1024)
@@ -377,11 +407,23 @@ def test_tokenflow_plumbing(tmp_path, tiny_tok, face, clean_imports):
     assert a.info()["understanding_dtype"] == "float16"
 
 
+def test_tokenflow_generation_outside_its_transformers_is_one_clear_error(tmp_path, tiny_tok, face, clean_imports):
+    """Upstream's t2i import calls exit() under any transformers but 4.43.4 (a run would end with
+    status 0 and no results): the plugin refuses before importing it, and understanding — whose code
+    imports on other versions — still runs in the same adapter (load imports neither half)."""
+    code = _tokenflow_code(tmp_path)  # insists on 4.43.4, as upstream; this environment has another
+    siglip = tmp_path / "tokenflow_siglip_32k.pt"
+    siglip.write_bytes(b"fake")
+    a = load("tokenflow")(pretrained=str(tiny_tok), und_pretrained=str(tiny_tok), und_tokenizer_path=str(siglip),
+                          code_path=str(code))
+    with pytest.raises(FacebenchError, match=r"transformers==4\.43\.4, this environment has .*exit\(\)"):
+        a.generate_images([GenRequest("a", "a woman", seed=7, width=24, height=24)])
+    assert "llava_t2i" not in sys.modules
+    assert a.answer([_q(face)])[0].endswith("<|im_start|>assistant:")
+
+
 def test_tokenflow_understanding_needs_the_siglip_tokenizer_file(tmp_path, tiny_tok, face, clean_imports):
-    files = dict(FAKE_TOKENFLOW_T2I)
-    files.update({f"i2t/{k}": v for k, v in LLAVA_COMMON.items()})
-    files["i2t/llava/model/builder.py"] = TOKENFLOW_I2T_BUILDER
-    code = _write(tmp_path / "tokenflow_code", files)
+    code = _tokenflow_code(tmp_path)
     a = load("tokenflow")(pretrained=str(tiny_tok), und_pretrained=str(tiny_tok), code_path=str(code),
                           und_tokenizer_path=str(tmp_path / "missing.pt"))
     with pytest.raises(FacebenchError, match="und_tokenizer_path"):
