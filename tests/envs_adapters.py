@@ -100,7 +100,10 @@ def _local_spec() -> EnvSpec:
         upstream=UpstreamCode(repo="https://example.invalid/fbtest/fbtest-upstream", commit=up, subdirs=("src",))
         if up else None,
         files=(ExtraFile(name="weights/tower.bin", source=url, sha256=os.environ.get("FBTEST_FILE_SHA") or None,
-                         model_arg="tower"),) if url else (),
+                         model_arg="tower"),
+               # no model_arg: research code reads it relative to its working folder
+               ExtraFile(name="cwd_data/tower.bin", source=url, sha256=os.environ.get("FBTEST_FILE_SHA") or None))
+        if url else (),
     )
 
 
@@ -120,7 +123,9 @@ class LocalEnvAdapter(DummyAdapter):
             value = "no upstream"
         tower = self.model_args.get("tower")
         blob = Path(tower).read_bytes().decode() if tower else "no file"
-        return [f"{value}|{blob}|{sys.prefix}|{os.environ.get('FACEBENCH_ENV_NAME')}" for _ in reqs]
+        rel = Path("cwd_data/tower.bin")
+        here = rel.read_bytes().decode() if rel.exists() else "no relative file"
+        return [f"{value}|{blob}|{sys.prefix}|{os.environ.get('FACEBENCH_ENV_NAME')}|{here}" for _ in reqs]
 
 
 class Tf457Janus(JanusAdapter):

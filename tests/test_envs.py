@@ -105,7 +105,7 @@ def test_build_ls_run_rm(local_env):
     assert paths.root.name == f"fbtest-local-{env_key(spec)}"
     assert _cli("env", "build", FAMILY).stdout.count("already built") == 1  # warm: nothing redone
     row = _ls()
-    assert row["ok"] and row["pins"] == "satisfied" and row["files"] == "1/1" and row["layered"] is True
+    assert row["ok"] and row["pins"] == "satisfied" and row["files"] == "2/2" and row["layered"] is True
     assert row["upstream_commit"] == local_env["c1"] and row["python"] == sys.version.split()[0]
     man = json.loads(paths.manifest.read_text())
     assert man["installed"] == {} and man["upstream"]["commit"] == local_env["c1"]
@@ -133,8 +133,9 @@ def test_build_ls_run_rm(local_env):
         ans = w.answer([ChatRequest(doc_id="d", image=None, messages=({"role": "user", "content": "q"},))])
     finally:
         w.close()
-    value, blob, prefix, name = ans[0].split("|")
+    value, blob, prefix, name, here = ans[0].split("|")
     assert (value, blob.encode(), name) == ("v1", TOWER, "fbtest-local")
+    assert here.encode() == TOWER  # a file without model_arg sits at its relative path in the worker's folder
     assert Path(prefix).resolve() == paths.venv.resolve()
     assert w.model_args["tower"] == str(paths.files / "weights" / "tower.bin")
 
@@ -142,7 +143,7 @@ def test_build_ls_run_rm(local_env):
     _git("checkout", "-q", local_env["c2"], cwd=paths.upstream / "fbtest-upstream")
     (paths.files / "weights" / "tower.bin").unlink()
     row = _ls()
-    assert not row["ok"] and row["files"] == "0/1"
+    assert not row["ok"] and row["files"] == "1/2"
     assert any("upstream checkout at " + local_env["c2"] in p for p in row["problems"])
     out = _cli("env", "rm", FAMILY)
     assert out.returncode == 0 and "removed" in out.stdout and not paths.root.exists()

@@ -81,6 +81,8 @@ class ModelAdapter:
                 for p in inspect.signature(init).parameters.values():
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "device"):
                         keys.add(p.name)
+        env = getattr(cls, "environment", None)  # an environment hands its files to the model as model_args
+        keys.update(f.model_arg for f in (getattr(env, "files", None) or ()) if getattr(f, "model_arg", None))
         if "*" in keys:
             return None
         return frozenset(keys)

@@ -170,9 +170,24 @@ class WorkerAdapter(ModelAdapter):
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def _link_cwd_files(self) -> None:
+        """Extra files no model_arg receives are read by the research code from relative paths (TokenFlow
+        reads ``./clip_model/ViT-B-16.pt``): they appear at that path in the worker's working folder."""
+        files_dir = self.env_vars.get("FACEBENCH_ENV_FILES")
+        if not files_dir or self.spec is None:
+            return
+        for f in self.spec.files:
+            src = Path(files_dir) / f.name
+            link = Path(self._tmp) / f.name
+            if f.model_arg or not src.exists() or link.exists() or link.is_symlink():
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(src)
+
     def _start(self) -> None:
         device, set_cuda = worker_device(self.device)
         os.makedirs(self._tmp, exist_ok=True)  # the worker's working folder (gone after a close)
+        self._link_cwd_files()
         cmd = [self.python, "-m", "facebench.envs.worker_main"]
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
