@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from facebench.data import mini
+from facebench.data.mini import build as mini_build
 from facebench.data.mini import (
     ATTRIBUTE_FAMILIES,
     MINI_VERSION,
@@ -278,13 +279,13 @@ def test_mini_dataset_loads_samples(full):
 
 def test_mini_dataset_builds_when_missing(tmp_path, monkeypatch):
     calls = []
-    real = mini.build_mini
+    real = mini_build.build_mini
 
     def small_build(root, **kw):
         calls.append(root)
         return real(root, **SMALL)
 
-    monkeypatch.setattr(mini, "build_mini", small_build)
+    monkeypatch.setattr(mini_build, "build_mini", small_build)
     root = tmp_path / "m"
     ds = MiniDataset(root=root)
     assert calls == [root] and len(ds.load("test")) == SMALL["n_test"]
@@ -334,13 +335,13 @@ def test_killed_build_leaves_no_partial_set_and_next_build_works(tmp_path):
 
 def test_stale_and_foreign_folders(tmp_path):
     # a half-built folder from a dead process on this host, and an old one from elsewhere
-    dead = tmp_path / f".mini.tmp-999999999@{mini._host_tag()}.abcd"
+    dead = tmp_path / f".mini.tmp-999999999@{mini_build._host_tag()}.abcd"
     old = tmp_path / ".mini.tmp-1@otherhost.ef01"
     for p in (dead, old):
         (p / "images" / "test").mkdir(parents=True)
         (p / "test.jsonl").write_text("{broken", encoding="utf-8")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    live = tmp_path / f".mini.tmp-{os.getpid()}@{mini._host_tag()}.live"  # a running build: kept
+    live = tmp_path / f".mini.tmp-{os.getpid()}@{mini_build._host_tag()}.live"  # a running build: kept
     live.mkdir()
     root = tmp_path / "mini"
     root.mkdir()
@@ -354,7 +355,7 @@ def test_existing_complete_set_is_kept(tmp_path):
     root = build_mini(tmp_path / "mini", **SMALL)
     before = _tree(root)
     other = build_mini(tmp_path / "other", n_test=3, n_gallery=3)
-    mini._publish(other, root)  # a build that lost the race: its folder goes, the set stays
+    mini_build._publish(other, root)  # a build that lost the race: its folder goes, the set stays
     assert not other.exists() and _tree(root) == before
     assert build_mini(root, n_test=3, n_gallery=3) == root and _tree(root) == before
 
