@@ -22,7 +22,7 @@ from facebench.data.mini.render import render_face
 from facebench.errors import DatasetError
 from facebench.hashing import canonical_json, sha256_file, sha256_text
 
-MINI_VERSION = "1"
+MINI_VERSION = "2"
 MANIFEST = "MANIFEST.json"
 SPLITS = ("test", "gallery")
 
