@@ -55,11 +55,13 @@ def test_embedding_backend_metric(tmp_path):
     assert [v.name for v in vals] == ["desc_embed"]  # no reference/relative numbers for embeddings
     v = finalize(vals[0], preds)
     assert v.variant == "embedding-v2:all-MiniLM-L6-v2"
-    assert v.extra["judge"]["not_gpt"] is True and "1+9*clip((cos-b)/(1-b)" in v.extra["prompt"]["mapping"]
+    assert v.extra["judge"]["not_gpt"] is True and "clip((m-b)/(1-b), 0, 1)" in v.extra["prompt"]["mapping"]
     assert v.per_item["d0"] > v.per_item["d1"] and v.per_item["d2"] is None and v.n_failed == 1
-    # no gallery here: the random pairs are the other items' references (all equal to d0's: none left)
-    assert v.details["d0"]["score"] == pytest.approx(emb.calibrated_score(v.details["d0"]["cosine"],
-                                                                          v.details["d0"]["baseline"]))
+    # no gallery here: the random pairs are the other items' references (all equal to d0's: none left,
+    # so the level is 0 and q is the plain best cosine of the one reference sentence)
+    d0 = v.details["d0"]
+    assert d0["random_pair_level"] == 0.0 and d0["sentence_q"] == [pytest.approx(d0["cosine"], abs=1e-6)]
+    assert d0["score"] == pytest.approx(emb.open_score(d0["sentence_q"]))
     # the CLI switch `--judge embedding` on a GPT task: the GPT model is not carried over
     ctx.judge = {"judge": "embedding"}
     [gv] = JudgeScore(key="desc_gpt", judge="openai", model="gpt-4o-2024-08-06", template="desc").compute(preds[:2], ctx)
@@ -101,11 +103,12 @@ def test_closed_score_bands_by_hand():
         emb.closed_score(0.5, "maybe")
 
 
-def test_calibrated_score_by_hand():
-    assert emb.calibrated_score(0.9, 0.6) == pytest.approx(1 + 9 * (0.3 / 0.4))
-    assert emb.calibrated_score(0.5, 0.6) == 1.0  # no closer to its own reference than to others
-    assert emb.calibrated_score(1.0, 0.6) == 10.0
-    assert emb.calibrated_score(0.5, None) == emb.cosine_to_score(0.5)
+def test_calibrated_and_open_score_by_hand():
+    assert emb.calibrated(0.9, 0.6) == pytest.approx(0.3 / 0.4)
+    assert emb.calibrated(0.5, 0.6) == 0.0  # no closer to its own reference than to others
+    assert emb.calibrated(1.0, 0.6) == 1.0
+    assert emb.open_score([1.0, 0.5, 0.0]) == pytest.approx(1 + 9 * 0.5)
+    assert emb.sentences("Long hair. Blue eyes! Smiling? yes") == ["Long hair.", "Blue eyes!", "Smiling?", "yes"]
 
 
 def _closed_preds():
@@ -165,10 +168,14 @@ def test_descriptions_are_calibrated_against_other_references(tmp_path):
     s = [v.per_item[p.item_id] for p in preds]
     assert all(x == pytest.approx(10.0) for x in s[:4])
     assert all(x < 8.0 for x in s[4:8]) and all(x < 2.0 for x in s[8:])
-    # baseline by hand for one item: its mean cosine to the gallery captions
+    # one item by hand: per reference sentence, best cosine with an answer sentence, calibrated by
+    # its mean cosine with every sentence of the gallery's captions
     judge = emb.EmbeddingJudge()
-    pool = sorted({g.caption for g in gallery})
-    a, pv = judge.embed([outs[5]]), judge.embed(pool)
-    assert v.details[preds[5].item_id]["baseline"] == pytest.approx(float((a @ pv.T).mean()), abs=1e-6)
+    pool = sorted({x for g in gallery for x in emb.sentences(g.caption)})
+    r_s, a_s = emb.sentences(test[5].caption), emb.sentences(outs[5])
+    rv, av, pv = judge.embed(r_s), judge.embed(a_s), judge.embed(pool)
+    qs = [emb.calibrated(m, b) for m, b in zip((rv @ av.T).max(axis=1), (rv @ pv.T).mean(axis=1))]
+    assert v.details[preds[5].item_id]["sentence_q"] == pytest.approx(qs, abs=1e-5)
+    assert v.per_item[preds[5].item_id] == pytest.approx(1 + 9 * np.mean(qs), abs=1e-4)
     agree = vals["desc_embed_attr_agreement"]
     assert agree.value > 0.8

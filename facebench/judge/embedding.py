@@ -18,18 +18,22 @@ scores (1–10, midpoint 5.5):
   hedge, a refusal, several choices) → ``min(3, 1 + 9·max(0, cos))``. So a wrong answer never
   scores above the midpoint and a right one never below it: the judge orders closed answers as
   exact match does, and grades only within the two bands.
-- **Open answers and descriptions**: ``1 + 9·q`` with ``q = clip((cos − b)/(1 − b), 0, 1)``, where
-  ``b`` is the answer's mean cosine to a pool of *other* references (random pairs: the gallery
-  split's captions when the dataset has one, else the other items' references). An answer only as
-  close to its own reference as to anyone's (a generic description, a stock phrase) gets 1; the
-  reference itself gets 10. On the mini set it tracks caption attribute accuracy (the metric
-  reports that agreement as ``<key>_attr_agreement``).
+- **Open answers and descriptions**: compared sentence by sentence, since a description states
+  one or two attributes per sentence. For each sentence of the reference: ``m`` = its best cosine
+  with a sentence of the answer, ``b`` = its mean cosine with the sentences of a pool of *other*
+  references (random pairs: the gallery split's captions when the dataset has one, else the other
+  items' references), ``q = clip((m − b)/(1 − b), 0, 1)``; the score is ``1 + 9·mean(q)``. A
+  sentence only as close to the answer as to anyone's description counts 0, the reference itself
+  scores 10, a stock phrase 1. On the mini set the score tracks caption attribute accuracy (per
+  item and in the mean; the metric reports ``<key>_attr_agreement``): whole-text cosine did not,
+  because all mini captions share their template words.
 
 Float noise (another BLAS) moves a cosine by ~1e-6 and a score by ~1e-5; the bands depend on the
 text only, so no item can cross the midpoint through noise.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -44,9 +48,17 @@ MIDPOINT = 5.5
 RIGHT_FLOOR = 6.0
 WRONG_SCORE = 1.0
 UNCOMMITTED_CAP = 3.0
-MAPPING = ("closed questions: right = max(6, 1+9*cos), wrong choice = 1, no single choice = min(3, 1+9*max(0,cos)) "
-           "(choice read as exact match does); open answers: 1+9*clip((cos-b)/(1-b), 0, 1), b = mean cos of the "
-           "answer to other references (random pairs); all-MiniLM-L6-v2 sentence embeddings")
+MAPPING = ("closed questions: exact right choice = 10, right in other words = max(6, 1+9*cos), wrong choice = 1, "
+           "no single choice = min(3, 1+9*max(0,cos)) (choice read as exact match does); open answers: "
+           "1+9*mean over reference sentences of clip((m-b)/(1-b), 0, 1), m = best cos with an answer sentence, "
+           "b = mean cos with the sentences of other references (random pairs); all-MiniLM-L6-v2 embeddings")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text (split after . ! ? followed by a space); the text itself if none."""
+    parts = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    return parts or [text.strip() or text]
 
 
 def cosine_to_score(cos: float) -> float:
@@ -69,13 +81,15 @@ def closed_score(cos: float, verdict: str) -> float:
     raise ValueError(f"verdict must be exact|right|wrong|none, got {verdict!r}")
 
 
-def calibrated_score(cos: float, baseline: float | None) -> float:
-    """Open answers: the part of the similarity above what any other reference gets."""
-    if baseline is None:
-        return cosine_to_score(cos)
+def calibrated(m: float, baseline: float) -> float:
+    """The part of a similarity ``m`` above the random-pair level ``baseline``, in [0, 1]."""
     b = min(float(baseline), 1.0 - 1e-6)
-    q = (float(cos) - b) / (1.0 - b)
-    return 1.0 + 9.0 * max(0.0, min(1.0, q))
+    return max(0.0, min(1.0, (float(m) - b) / (1.0 - b)))
+
+
+def open_score(qs: Sequence[float]) -> float:
+    """``1 + 9·mean(q)`` over the reference's sentences."""
+    return 1.0 + 9.0 * float(np.mean(qs)) if len(qs) else 1.0
 
 
 class EmbeddingJudge:
@@ -106,19 +120,31 @@ class EmbeddingJudge:
         a, r = vecs[: len(answers)], vecs[len(answers):]
         return [float(x) for x in (a * r).sum(axis=1)]
 
-    def baselines(self, answers: Sequence[str], references: Sequence[str], pool: Sequence[str]) -> list[float | None]:
-        """Per answer: its mean cosine to the pool texts other than its own reference (None when
-        fewer than two such texts remain)."""
-        pool = sorted(set(pool))
-        if not answers or len(pool) < 2:
-            return [None] * len(answers)
-        a = self.embed(list(answers))
-        p = self.embed(pool)
-        sims = a @ p.T
-        out: list[float | None] = []
-        for i, ref in enumerate(references):
-            keep = np.array([t != ref for t in pool])
-            out.append(float(sims[i, keep].mean()) if keep.sum() >= 2 else None)
+    def sentence_qs(self, answers: Sequence[str], references: Sequence[str], pool: Sequence[str]
+                    ) -> list[tuple[list[float], float | None]]:
+        """Per item: the calibrated similarity ``q`` of each reference sentence (see the module
+        docstring) and the mean random-pair level. The pool's texts that equal the item's own
+        reference are left out; with fewer than two pool sentences the level is 0 (uncalibrated)."""
+        split_a = [sentences(a) for a in answers]
+        split_r = [sentences(r) for r in references]
+        pool_by_text = {p: sentences(p) for p in sorted(set(pool))}
+        pool_sents = sorted({s for ss in pool_by_text.values() for s in ss})
+        texts = sorted({s for ss in split_a + split_r for s in ss} | set(pool_sents))
+        vec = dict(zip(texts, self.embed(texts))) if texts else {}
+        p_mat = np.stack([vec[s] for s in pool_sents]) if pool_sents else np.zeros((0, 1))
+        p_row = {s: i for i, s in enumerate(pool_sents)}
+        out: list[tuple[list[float], float | None]] = []
+        for a_s, r_s, ref in zip(split_a, split_r, references):
+            own = {p_row[s] for s in pool_by_text.get(ref, [])}
+            keep = np.array([i not in own for i in range(len(pool_sents))], dtype=bool)
+            a_mat = np.stack([vec[s] for s in a_s])
+            r_mat = np.stack([vec[s] for s in r_s])
+            best = (r_mat @ a_mat.T).max(axis=1)
+            if keep.sum() >= 2:
+                base = (r_mat @ p_mat[keep].T).mean(axis=1)
+            else:
+                base = np.zeros(len(r_s))
+            out.append(([calibrated(m, b) for m, b in zip(best, base)], float(base.mean())))
         return out
 
     def score(self, answers: Sequence[str], references: Sequence[str]) -> list[float]:

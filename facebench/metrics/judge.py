@@ -336,7 +336,8 @@ class JudgeScore(Metric):
     # -- offline embedding judge ----------------------------------------------------------------
     def _embedding(self, preds: list[Prediction], ctx: MetricContext, s: JudgeSettings) -> list[MetricValue]:
         """Offline, non-GPT scores (see ``facebench.judge.embedding``): closed answers gated by
-        exact correctness, open answers calibrated against random pairs."""
+        exact correctness, open answers compared sentence by sentence and calibrated against
+        random pairs."""
         from facebench.judge import embedding as emb
         from facebench.metrics.qa import closed_answer, normalize
 
@@ -351,8 +352,8 @@ class JudgeScore(Metric):
         closed = {p.item_id for p in todo if p.qa is not None and p.qa.kind == "closed" and p.qa.answer}
         opened = [p for p in todo if p.item_id not in closed]
         pool, pool_source = self._random_pair_pool(opened, ctx)
-        base = judge.baselines([p.output or "" for p in opened], [p.reference or "" for p in opened], pool)
-        base_by = {p.item_id: b for p, b in zip(opened, base)}
+        sent = judge.sentence_qs([p.output or "" for p in opened], [p.reference or "" for p in opened], pool)
+        sent_by = {p.item_id: r for p, r in zip(opened, sent)}
         per_item: dict[str, float | None] = {}
         details: dict[str, dict[str, Any]] = {}
         for p in preds:
@@ -369,11 +370,12 @@ class JudgeScore(Metric):
                            else "exact" if normalize(p.output or "") == truth else "right")
                 score, d["verdict"], d["choice"] = emb.closed_score(c, verdict), verdict, choice
             elif err is None:
-                score, d["baseline"] = emb.calibrated_score(c, base_by.get(p.item_id)), base_by.get(p.item_id)
+                qs, level = sent_by[p.item_id]
+                score, d["sentence_q"], d["random_pair_level"] = emb.open_score(qs), qs, level
             d["score"] = score
             per_item[p.item_id] = score
             details[p.item_id] = d
-        bases = [b for b in base if b is not None]
+        bases = [b for _, b in sent if b is not None]
         extra = {"judge": {**s.describe(), "model_requested": model, "model_returned": [model], "base_url": None,
                            "not_gpt": True, "note": "embedding similarity gated by exact correctness, not an LLM "
                                                     "judge: not comparable with Desc-GPT/Conv-GPT"},
@@ -383,7 +385,7 @@ class JudgeScore(Metric):
                  "cost": {"usd": 0.0, "price": None, "note": "offline"},
                  "n_closed": len(closed), "n_open": len(opened),
                  "random_pair_pool": {"source": pool_source, "size": len(set(pool)),
-                                      "mean_baseline_cosine": float(np.mean(bases)) if bases else None},
+                                      "mean_random_pair_cosine": float(np.mean(bases)) if bases else None},
                  "n_failed_reasons": _count_reasons(details)}
         out = [self.value(per_item=per_item, details=details, variant=variant, extra=extra)]
         out += self._agreement(preds, per_item, variant, extra)
