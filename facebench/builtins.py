@@ -9,6 +9,7 @@ from facebench.registry import DATASETS, METRICS, MODELS
 _MODELS = {
     "dummy": "facebench.adapters.dummy:DummyAdapter",
     "retrieval": "facebench.adapters.retrieval:RetrievalAdapter",
+    "oracle": "facebench.adapters.oracle:OracleAdapter",
     "hf-vlm": "facebench.adapters.hf_vlm:HFVLMAdapter",
     "janus": "facebench.adapters.janus:JanusAdapter",
     "diffusers": "facebench.adapters.diffusers_t2i:DiffusersAdapter",

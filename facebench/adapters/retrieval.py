@@ -51,6 +51,8 @@ class RetrievalAdapter(ModelAdapter):
         self._image_index: np.ndarray | None = None
         self.image_backend: str | None = None
         self._qa_index: dict[str, list[tuple[int, str]]] | None = None
+        self._pixel_index: np.ndarray | None = None
+        self._order_cache: dict[str, np.ndarray] = {}
         self.calls = 0
 
     # -- identity -------------------------------------------------------------------------------
@@ -145,13 +147,25 @@ class RetrievalAdapter(ModelAdapter):
                 return emb
         return pixel_features(image)
 
-    def _neighbours(self, image) -> np.ndarray:
+    def _pixel_idx(self) -> np.ndarray:
+        if self._pixel_index is None:
+            self._pixel_index = np.stack([pixel_features(s.load_image()) for s in self.samples])
+        return self._pixel_index
+
+    def _neighbours(self, r: ChatRequest) -> np.ndarray:
+        """Gallery indices by distance to the request's image (ties: gallery order). Memoised per
+        image: a face is asked several questions."""
+        key = r.image_sha256 or str(r.image)
+        if key in self._order_cache:
+            return self._order_cache[key]
         index = self._image_idx()
-        q = self._query_features(image)
+        q = self._query_features(r.load_image())
         if q.shape[0] != index.shape[1]:  # dlib missed this query's face: compare pixels instead
-            index = np.stack([pixel_features(s.load_image()) for s in self.samples])
+            index = self._pixel_idx()
         d = np.linalg.norm(index - q[None, :], axis=1)
-        return np.argsort(d, kind="stable")
+        order = np.argsort(d, kind="stable")
+        self._order_cache[key] = order
+        return order
 
     def _qa(self) -> dict[str, list[tuple[int, str]]]:
         if self._qa_index is None:
@@ -166,7 +180,7 @@ class RetrievalAdapter(ModelAdapter):
         self.calls += 1
         out = []
         for r in reqs:
-            order = self._neighbours(r.load_image())
+            order = self._neighbours(r)
             known = self._qa().get(r.question.strip().lower())
             if known:
                 answers = dict(known)

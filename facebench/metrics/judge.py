@@ -153,7 +153,7 @@ class JudgeScore(Metric):
     name: ClassVar[str] = "judge"
     failures_are_final: ClassVar[bool] = False  # a failed call may succeed on a rerun
     kind: ClassVar[str] = "understanding"
-    version: ClassVar[str] = "2"  # 2: template recorded per item, LLaVA-Bench protocol and aggregation
+    version: ClassVar[str] = "3"  # 2: template recorded per item, LLaVA-Bench protocol; 3: embedding judge v2 scores
 
     def __init__(self, key: str | None = None, **args: Any):
         super().__init__(key, **args)
@@ -403,38 +403,101 @@ class JudgeScore(Metric):
 
     # -- offline embedding judge ----------------------------------------------------------------
     def _embedding(self, preds: list[Prediction], ctx: MetricContext, s: JudgeSettings) -> list[MetricValue]:
+        """Offline, non-GPT scores (see ``facebench.judge.embedding``): closed answers gated by
+        exact correctness, open answers compared sentence by sentence and calibrated against
+        random pairs."""
         from facebench.judge import embedding as emb
+        from facebench.metrics.qa import closed_answer, normalize
 
         model = s.model or emb.MODEL_NAME
-        variant = f"embedding:{model}"
+        variant = f"embedding-v{emb.VERSION}:{model}"
         todo = [p for p in preds if self.input_error(p) is None]
         if ctx.dry_run:
             return [self.skipped(f"dry run: 0 calls, est. $0 (offline embedding judge: {len(todo)} comparisons)")]
         judge = emb.EmbeddingJudge(model, device=ctx.device, batch_size=max(64, ctx.batch_size))
         cos = judge.cosine([p.output or "" for p in todo], [p.reference or "" for p in todo])
         cos_by = {p.item_id: c for p, c in zip(todo, cos)}
+        closed = {p.item_id for p in todo if p.qa is not None and p.qa.kind == "closed" and p.qa.answer}
+        opened = [p for p in todo if p.item_id not in closed]
+        pool, pool_source = self._random_pair_pool(opened, ctx)
+        sent = judge.sentence_qs([p.output or "" for p in opened], [p.reference or "" for p in opened], pool)
+        sent_by = {p.item_id: r for p, r in zip(opened, sent)}
         per_item: dict[str, float | None] = {}
         details: dict[str, dict[str, Any]] = {}
         for p in preds:
             err = self.input_error(p)
             c = cos_by.get(p.item_id)
-            score = emb.cosine_to_score(c) if c is not None else None
-            note = None
+            d: dict[str, Any] = {"review": None, "cosine": c, "error": err}
+            score = None
             if err is None and self.is_empty_answer(p):
-                score, note = 1.0, "empty answer: the scale's lowest score"
+                score, d["note"] = 1.0, "empty answer: the scale's lowest score"
+            elif err is None and p.item_id in closed:
+                choice = closed_answer(p.output or "", p.qa)
+                truth = normalize(p.qa.answer)
+                verdict = ("none" if choice is None else "wrong" if choice != truth
+                           else "exact" if normalize(p.output or "") == truth else "right")
+                score, d["verdict"], d["choice"] = emb.closed_score(c, verdict), verdict, choice
+            elif err is None:
+                qs, level = sent_by[p.item_id]
+                score, d["sentence_q"], d["random_pair_level"] = emb.open_score(qs), qs, level
+            d["score"] = score
             per_item[p.item_id] = score
-            details[p.item_id] = {"review": None, "score": score, "cosine": c, "error": err, **({"note": note} if note else {})}
+            details[p.item_id] = d
+        bases = [b for _, b in sent if b is not None]
         extra = {"judge": {**s.describe(), "model_requested": model, "model_returned": [model], "base_url": None,
-                           "not_gpt": True, "note": "embedding similarity, not an LLM judge: not comparable with "
-                                                    "Desc-GPT/Conv-GPT"},
-                 "prompt": {"name": "embedding", "version": "1", "hash": None, "mapping": emb.MAPPING},
+                           "not_gpt": True, "note": "embedding similarity gated by exact correctness, not an LLM "
+                                                    "judge: not comparable with Desc-GPT/Conv-GPT"},
+                 "prompt": {"name": "embedding", "version": emb.VERSION, "hash": None, "mapping": emb.MAPPING},
                  "temperature": None, "concurrency": None,
                  "usage": {"requests": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_hits": 0},
                  "cost": {"usd": 0.0, "price": None, "note": "offline"},
+                 "n_closed": len(closed), "n_open": len(opened),
+                 "random_pair_pool": {"source": pool_source, "size": len(set(pool)),
+                                      "mean_random_pair_cosine": float(np.mean(bases)) if bases else None},
                  "n_failed_reasons": _count_reasons(details)}
-        return [self.value(per_item=per_item, details=details, variant=variant, extra=extra)] + \
-            self._agreement(preds, per_item, variant, extra)
+        out = [self.value(per_item=per_item, details=details, variant=variant, extra=extra)]
+        out += self._agreement(preds, per_item, variant, extra)
+        out += self._attr_agreement(preds, per_item, variant, extra)
+        return out
 
+    @staticmethod
+    def _random_pair_pool(opened: list[Prediction], ctx: MetricContext) -> tuple[list[str], str]:
+        """Texts that answer *other* items: the gallery's captions for descriptions (a fixed pool,
+        whatever ``--limit``), else the references of the other open items."""
+        captions = [s.caption for s in ctx.gallery_samples if s.caption]
+        if opened and captions and all(p.qa is None for p in opened):
+            return captions, f"gallery captions ({len(captions)})"
+        refs = [p.reference for p in opened if p.reference]
+        return refs, "references of the other items"
+
+    def _attr_agreement(self, preds: list[Prediction], per_item: dict[str, float | None], variant: str,
+                        extra: dict[str, Any]) -> list[MetricValue]:
+        """Descriptions of faces with exact attributes: Pearson r between the judge score and the
+        fraction of the face's attributes the description states correctly."""
+        from facebench.data.mini import ATTRIBUTE_FAMILIES, attributes_in_text
+
+        items = [p for p in preds if p.qa is None and p.attributes and set(p.attributes) <= set(ATTRIBUTE_FAMILIES)
+                 and per_item.get(p.item_id) is not None]  # attributes the mini phrase parser can read
+        if not items:
+            return []
+        xs = [float(per_item[p.item_id]) for p in items]
+        ys = []
+        for p in items:
+            stated = attributes_in_text(p.output or "")
+            ys.append(float(np.mean([stated.get(f) == v for f, v in p.attributes.items()])))
+        name = f"{self.key}_attr_agreement"
+        info = {"judge": extra["judge"], "of": self.key,
+                "definition": "Pearson r between the judge score and caption attribute accuracy (the fraction of "
+                              "the face's attributes the description states, as caption_attr_acc reads them)"}
+        xa, ya = np.asarray(xs), np.asarray(ys)
+        if len(xs) < 3 or float(np.ptp(xa)) < 1e-6 or float(np.ptp(ya)) == 0.0:
+            return [self.value(name, skipped="agreement undefined: fewer than 3 items, or scores or attribute "
+                                             "accuracy are constant", variant=variant, extra=info)]
+        from scipy.stats import pearsonr
+
+        res = pearsonr(xa, ya)
+        info["p_value"] = float(res.pvalue)
+        return [self.value(name, value=float(res.statistic), n=len(xs), aggregate="set", variant=variant, extra=info)]
 
 def _count_reasons(details: dict[str, dict[str, Any]]) -> dict[str, int]:
     """How many items failed for which reason (first words of the error, e.g. 'unparsable review')."""
