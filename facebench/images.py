@@ -37,13 +37,9 @@ def load_image(path: str | Path):
         raise DatasetError(f"image {path} is corrupt or unreadable: {e}") from None
 
 
-def png_bytes(image, compress_level: int = 6) -> bytes:
-    """PNG-encode a PIL image. PNG is lossless at every level: the level trades CPU for file size
-    only (a 1024² face: level 6 ~290 ms, level 1 ~62 ms for a file ~17% larger). The default stays
-    PIL's 6 because dataset images extracted with ``save_png`` are hashed into understanding cache
-    keys; model outputs use a faster level (facebench/runner/predict.py ``OUTPUT_PNG_LEVEL``)."""
+def png_bytes(image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=int(compress_level))
+    image.save(buf, format="PNG")
     return buf.getvalue()
 
 

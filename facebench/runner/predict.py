@@ -23,13 +23,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from facebench.adapters.base import ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.progress import progress
-from facebench.runner.output_writer import OUTPUT_PNG_LEVEL, OutputWriter
+from facebench.runner.output_writer import OutputWriter, encode_output_png
 from facebench.runner.plan import WorkItem
 from facebench.runner.prefetch import InputPrefetcher
 from facebench.types import GenRequest
@@ -87,12 +87,14 @@ def _free_accelerator_memory() -> None:
 class Predictor:
     """``batch_size``: an int, or "auto" (largest that fits, up to ``max_batch_size``).
     ``serial``: no overlap (writer inline, no prefetch). ``writer_threads``: PNG encoders (default:
-    CPUs - 1, 1..4). ``max_backlog``: finished batches the writer may hold uncommitted."""
+    one per CPU, 1..4). ``max_backlog``: finished batches the writer may hold uncommitted.
+    ``encode``: image → PNG bytes (default facebench/pngwrite.py; the benchmark passes Pillow's
+    level 6 to show the design before)."""
 
     def __init__(self, adapter: ModelAdapter, cache: KVCache, blobs: BlobStore, batch_size: int | str = 8,
                  use_cache: bool = True, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, serial: bool = False,
                  writer_threads: int | None = None, max_backlog: int = 2, commit_items: int = 256,
-                 png_level: int = OUTPUT_PNG_LEVEL):
+                 encode: Callable[[Any], bytes] = encode_output_png):
         self.adapter = adapter
         self.cache = cache
         self.blobs = blobs
@@ -109,7 +111,7 @@ class Predictor:
         self.writer_threads = writer_threads
         self.max_backlog = max_backlog
         self.commit_items = commit_items
-        self.png_level = png_level
+        self.encode = encode
 
     def _valid_hit(self, rec: Any, item: WorkItem) -> bool:
         if not isinstance(rec, dict):
@@ -145,7 +147,7 @@ class Predictor:
                  desc: str) -> None:
         writer = OutputWriter(self.cache, self.blobs, stats, records, background=not self.serial,
                               threads=1 if self.serial else self.writer_threads, max_backlog=self.max_backlog,
-                              commit_items=self.commit_items, png_level=self.png_level)
+                              commit_items=self.commit_items, encode=self.encode)
         prefetch = InputPrefetcher(enabled=not self.serial)
         bs = self.batch_size
         pos = 0
@@ -158,8 +160,8 @@ class Predictor:
             prefetch.want(todo[:bs])
             for _ in progress(steps(), math.ceil(len(todo) / bs), desc):
                 batch = todo[pos : pos + bs]
+                prefetch.want(todo[pos + bs : pos + 2 * bs])  # decoded while the model runs this batch
                 reqs = prefetch.take(batch)
-                prefetch.want(todo[pos + bs : pos + 2 * bs])
                 result = self._call(batch, reqs, stats)
                 if result is None:  # out of memory under "auto": the same items, half as many at once
                     bs = len(batch) // 2

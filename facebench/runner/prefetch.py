@@ -3,8 +3,9 @@ the model runs the current batch.
 
 Adapters read a request's image with ``ChatRequest.load_image()`` (hf_vlm, research, openai_api),
 so a prefetched request is a ``PreloadedChatRequest``: the same frozen request (same fields, same
-``to_dict()``, same cache key) whose ``load_image()`` returns a copy of the already-decoded image
-instead of reading the file. PIL decoding releases the GIL, so the decode overlaps the model.
+``to_dict()``, same cache key) whose ``load_image()`` returns the already-decoded image instead
+of reading the file. Pillow's decoders release the GIL (src/decode.c ``_decode``), so the decode
+overlaps the model.
 A file that fails to decode is simply not preloaded: the adapter's own ``load_image()`` then raises
 the same clear error at the same point as without prefetch.
 """
@@ -21,9 +22,16 @@ from facebench.types import ChatRequest
 
 @dataclass(frozen=True)
 class PreloadedChatRequest(ChatRequest):
-    """A ``ChatRequest`` carrying its decoded RGB image (not part of equality, repr or the key)."""
+    """A ``ChatRequest`` carrying its own decoded RGB image (not part of equality, repr or the key).
+
+    The first ``load_image()`` hands over that image (this request's own copy of the decode shared
+    by the questions of one face, made on the prefetch thread: nothing left to do on the model's
+    thread); later calls return copies, so an adapter that edits an image in place never sees its
+    edit again.
+    """
 
     preloaded: Any = field(default=None, compare=False, repr=False)
+    _handed: list = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, req: ChatRequest, image: Any) -> PreloadedChatRequest:
@@ -32,7 +40,10 @@ class PreloadedChatRequest(ChatRequest):
     def load_image(self):
         if self.preloaded is None:
             return super().load_image()
-        return self.preloaded.copy()  # a fresh image per call: an adapter may resize in place
+        if self._handed:
+            return self.preloaded.copy()
+        self._handed.append(True)
+        return self.preloaded
 
 
 def _decode(path: Path) -> Any:
@@ -42,29 +53,45 @@ def _decode(path: Path) -> Any:
 
 
 class InputPrefetcher:
-    """``want(items)`` starts decoding their images; ``take(items)`` returns their requests, preloaded
-    where the decode finished (waiting for it if needed). Items sharing one image file (the
-    questions of one face) share one decode. Disabled, both are pass-throughs."""
+    """``want(items)`` starts preparing their requests on the prefetch thread (decode each image
+    file once, give every item its own copy, wrap it in a ``PreloadedChatRequest``); ``take(items)``
+    returns their requests, waiting for that work if needed. All the per-item work happens on the
+    prefetch thread: ``take`` only looks results up. Call ``want`` for the next batch before
+    ``take`` for this one, so a face split across two batches is decoded once. Disabled, both are
+    pass-throughs."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.wait_seconds = 0.0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="facebench-prefetch") if enabled else None
-        self._by_item: dict[str, Future] = {}
-        self._by_path: dict[Path, Future] = {}
+        self._wanted: dict[str, Future] = {}  # item key -> future of {key: request} for its window
+        self._decoded: dict[Path, Any] = {}  # prefetch thread only: the last window's decodes
 
     def want(self, items: list[Any]) -> None:
         if self._pool is None:
             return
+        todo = [it for it in items
+                if isinstance(it.request, ChatRequest) and it.request.image is not None and it.key not in self._wanted]
+        if todo:
+            fut = self._pool.submit(self._prepare, todo)
+            for it in todo:
+                self._wanted[it.key] = fut
+
+    def _prepare(self, items: list[Any]) -> dict[str, Any]:
+        decoded: dict[Path, Any] = {}
+        out: dict[str, Any] = {}
         for it in items:
-            req = it.request
-            if not isinstance(req, ChatRequest) or req.image is None or it.key in self._by_item:
-                continue
-            fut = self._by_path.get(req.image)
-            if fut is None:
-                fut = self._pool.submit(_decode, req.image)
-                self._by_path[req.image] = fut
-            self._by_item[it.key] = fut
+            path = it.request.image
+            if path not in decoded:
+                try:
+                    decoded[path] = self._decoded[path] if path in self._decoded else _decode(path)
+                except Exception:  # noqa: BLE001 - the adapter's own load_image() reports it
+                    decoded[path] = None
+            image = decoded[path]
+            # every item owns a copy: one adapter editing its image in place cannot touch another's
+            out[it.key] = PreloadedChatRequest.of(it.request, image.copy()) if image is not None else it.request
+        self._decoded = decoded
+        return out
 
     def take(self, items: list[Any]) -> list[Any]:
         if self._pool is None:
@@ -72,24 +99,15 @@ class InputPrefetcher:
         t = time.perf_counter()
         out = []
         for it in items:
-            fut = self._by_item.pop(it.key, None)
-            image = None
-            if fut is not None:
-                try:
-                    image = fut.result()
-                except Exception:  # noqa: BLE001 - the adapter's own load_image() reports it
-                    image = None
-            out.append(PreloadedChatRequest.of(it.request, image) if image is not None else it.request)
-        live = {id(f) for f in self._by_item.values()}
-        self._by_path = {p: f for p, f in self._by_path.items() if id(f) in live}
+            fut = self._wanted.pop(it.key, None)
+            out.append(it.request if fut is None else fut.result().get(it.key, it.request))
         self.wait_seconds += time.perf_counter() - t
         return out
 
     def close(self) -> None:
         if self._pool is not None:
-            for fut in self._by_item.values():
+            for fut in self._wanted.values():
                 fut.cancel()
             self._pool.shutdown(wait=True)
             self._pool = None
-        self._by_item.clear()
-        self._by_path.clear()
+        self._wanted.clear()
