@@ -155,6 +155,21 @@ def test_cached_blobs_of_another_encoder_stay_valid_hits(tmp_path):
     assert [second[it.key]["images"] for it in items] == [first[it.key]["images"] for it in items]
 
 
+def test_damaged_blob_among_many_hits_is_recomputed(tmp_path):
+    """Cache hits are verified on several threads when there are many: a damaged blob still misses."""
+    cache, blobs = stores(tmp_path)
+    items = gen_items(12, k=1)
+    model = DummyAdapter()
+    assign_keys(items, model.fingerprint())
+    first, _ = Predictor(model, cache, blobs, batch_size=4).run(items, "t")
+    victim = blobs.path_for(first[items[5].key]["images"][0])
+    victim.write_bytes(victim.read_bytes()[:30])
+    model.calls = 0
+    second, stats = Predictor(model, cache, blobs, batch_size=4, writer_threads=3).run(items, "t")
+    assert stats.cached == 11 and stats.computed == 1 and model.calls == 1
+    assert not second[items[5].key]["cached"] and blobs.valid(second[items[5].key]["images"][0])
+
+
 def test_prefetched_requests_carry_the_same_pixels_and_key(tmp_path):
     faces = face_files(tmp_path / "faces", 5)
     items = chat_items(faces, per_face=3)

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -29,7 +30,7 @@ from facebench.adapters.base import ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.progress import progress
-from facebench.runner.output_writer import OutputWriter, encode_output_png
+from facebench.runner.output_writer import OutputWriter, default_writer_threads, encode_output_png
 from facebench.runner.plan import WorkItem
 from facebench.runner.prefetch import InputPrefetcher
 from facebench.types import GenRequest
@@ -128,9 +129,18 @@ class Predictor:
         records: dict[str, dict[str, Any]] = {}
         if self.use_cache:
             hits = self.cache.get_many(it.key for it in items)
-            for it in items:
-                rec = hits.get(it.key)
-                if rec is not None and self._valid_hit(rec, it):
+            found = [(it, hits[it.key]) for it in items if it.key in hits]
+            # a generation hit re-hashes its blobs (a damaged blob is recomputed): on a cached rerun of
+            # thousands of images that hashing is the whole cost, so it runs on every CPU (hashlib and
+            # file reads release the GIL)
+            threads = self.writer_threads or default_writer_threads()
+            if threads > 1 and sum(isinstance(it.request, GenRequest) for it, _ in found) > 8:
+                with ThreadPoolExecutor(threads, thread_name_prefix="facebench-verify") as pool:
+                    valid = list(pool.map(lambda pair: self._valid_hit(pair[1], pair[0]), found))
+            else:
+                valid = [self._valid_hit(rec, it) for it, rec in found]
+            for (it, rec), ok in zip(found, valid):
+                if ok:
                     records[it.key] = {**rec, "cached": True}
         todo = [it for it in items if it.key not in records]
         # identical requests inside one run (e.g. fid/vqa/clip sharing prompts) are computed once
