@@ -331,7 +331,7 @@ def main() -> None:
             goals = {"generation 512², 16 img / 0.5 s batch": 0.98, "generation 1024², 8 img / 1 s batch": 0.98,
                      "understanding, 16 q / 0.1 s batch": 0.99}
             rows = []
-            for kind, size, per, lat, n_over, n_serial in (("gen", 512, 16, 0.5, 60, 8), ("gen", 1024, 8, 1.0, 40, 6),
+            for kind, size, per, lat, n_over, n_serial in (("gen", 512, 16, 0.5, 60, 8), ("gen", 1024, 8, 1.0, 100, 6),
                                                           ("und", 512, 16, 0.1, 300, 40)):
                 for design in DESIGNS:
                     n = n_over if design == "overlapped" else n_serial

@@ -53,45 +53,54 @@ def _decode(path: Path) -> Any:
 
 
 class InputPrefetcher:
-    """``want(items)`` starts preparing their requests on the prefetch thread (decode each image
-    file once, give every item its own copy, wrap it in a ``PreloadedChatRequest``); ``take(items)``
-    returns their requests, waiting for that work if needed. All the per-item work happens on the
-    prefetch thread: ``take`` only looks results up. Call ``want`` for the next batch before
-    ``take`` for this one, so a face split across two batches is decoded once. Disabled, both are
-    pass-throughs."""
+    """``want(items)`` starts preparing their requests on prefetch threads: one task per image file
+    decodes it once (or reuses the previous window's decode of it), gives every item of that file
+    its own copy and wraps it in a ``PreloadedChatRequest``; ``take(items)`` returns their
+    requests, waiting for that work if needed. All per-item work happens on the prefetch threads:
+    ``take`` only looks results up. Call ``want`` for the next batch before ``take`` for this one,
+    so a face split across two batches is decoded once. Disabled, both are pass-throughs."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, threads: int = 2):
         self.enabled = enabled
         self.wait_seconds = 0.0
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="facebench-prefetch") if enabled else None
-        self._wanted: dict[str, Future] = {}  # item key -> future of {key: request} for its window
-        self._decoded: dict[Path, Any] = {}  # prefetch thread only: the last window's decodes
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="facebench-prefetch") if enabled else None
+        self._wanted: dict[str, Future] = {}  # item key -> future of (image, {key: request}) of its file
+        self._recent: dict[Path, Future] = {}  # the last window's tasks, by file: their decodes are reused
 
     def want(self, items: list[Any]) -> None:
         if self._pool is None:
             return
-        todo = [it for it in items
-                if isinstance(it.request, ChatRequest) and it.request.image is not None and it.key not in self._wanted]
-        if todo:
-            fut = self._pool.submit(self._prepare, todo)
-            for it in todo:
-                self._wanted[it.key] = fut
-
-    def _prepare(self, items: list[Any]) -> dict[str, Any]:
-        decoded: dict[Path, Any] = {}
-        out: dict[str, Any] = {}
+        by_path: dict[Path, list[Any]] = {}
         for it in items:
-            path = it.request.image
-            if path not in decoded:
-                try:
-                    decoded[path] = self._decoded[path] if path in self._decoded else _decode(path)
-                except Exception:  # noqa: BLE001 - the adapter's own load_image() reports it
-                    decoded[path] = None
-            image = decoded[path]
-            # every item owns a copy: one adapter editing its image in place cannot touch another's
-            out[it.key] = PreloadedChatRequest.of(it.request, image.copy()) if image is not None else it.request
-        self._decoded = decoded
-        return out
+            req = it.request
+            if isinstance(req, ChatRequest) and req.image is not None and it.key not in self._wanted:
+                by_path.setdefault(req.image, []).append(it)
+        if not by_path:
+            return
+        recent: dict[Path, Future] = {}
+        for path, group in by_path.items():
+            # a task only ever waits for one submitted before it: no deadlock on a FIFO pool
+            fut = self._pool.submit(self._prepare, path, group, self._recent.get(path))
+            recent[path] = fut
+            for it in group:
+                self._wanted[it.key] = fut
+        self._recent = recent
+
+    @staticmethod
+    def _prepare(path: Path, items: list[Any], earlier: Future | None) -> tuple[Any, dict[str, Any]]:
+        image = None
+        if earlier is not None:
+            try:
+                image = earlier.result()[0]
+            except Exception:  # noqa: BLE001
+                image = None
+        if image is None:
+            try:
+                image = _decode(path)
+            except Exception:  # noqa: BLE001 - the adapter's own load_image() reports it
+                return None, {it.key: it.request for it in items}
+        # every item owns a copy: one adapter editing its image in place cannot touch another's
+        return image, {it.key: PreloadedChatRequest.of(it.request, image.copy()) for it in items}
 
     def take(self, items: list[Any]) -> list[Any]:
         if self._pool is None:
@@ -100,7 +109,7 @@ class InputPrefetcher:
         out = []
         for it in items:
             fut = self._wanted.pop(it.key, None)
-            out.append(it.request if fut is None else fut.result().get(it.key, it.request))
+            out.append(it.request if fut is None else fut.result()[1].get(it.key, it.request))
         self.wait_seconds += time.perf_counter() - t
         return out
 
@@ -111,3 +120,4 @@ class InputPrefetcher:
             self._pool.shutdown(wait=True)
             self._pool = None
         self._wanted.clear()
+        self._recent.clear()
