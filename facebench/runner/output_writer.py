@@ -4,11 +4,13 @@ For each finished batch: check the outputs, PNG-encode + hash + store every imag
 writes atomically and fsyncs), and only then commit the batch's records (``KVCache.put_many``), so
 a committed record always points at durable blobs — the crash-safety rule of facebench/cache.py.
 
-``background=True`` runs this on a writer thread (PNG encoding, hashing and file writes release the
-GIL) so the next model call starts at once. A bounded back-log gives back-pressure: ``submit`` blocks
-while ``max_backlog`` handed-over batches are not yet committed, so memory stays bounded and a
-``kill -9`` loses at most the batch in the model plus ``max_backlog`` batches (recomputed on resume;
-nothing committed is ever lost or half-written). Commits are grouped: the writer commits everything
+``background=True`` runs this for generated images on a writer thread (facebench/pngwrite.py,
+hashing and file writes release the GIL) so the next model call starts at once. A bounded back-log
+gives back-pressure: ``submit`` blocks while ``max_backlog`` handed-over batches are not yet
+committed, so memory stays bounded and a ``kill -9`` loses at most the batch in the model plus
+``max_backlog`` batches (recomputed on resume; nothing committed is ever lost or half-written).
+Text answers need no such help: they are committed in ``submit`` itself, before the next model
+call (a kill loses at most the batch in the model). Commits are grouped: the writer commits everything
 ready whenever it has caught up (or every ``commit_items`` records), one transaction for the whole
 back-log when it is behind and one per batch when it keeps up — deliberately no timer, which would
 only widen what a kill loses. ``background=False`` does the same work inline, one transaction per
@@ -86,7 +88,9 @@ class OutputWriter:
     def submit(self, batch: list[Any], outs: list[Any], seconds_per_item: float) -> None:
         """Hand over one finished batch (``outs[i]`` answers ``batch[i]``)."""
         self._raise_if_failed()
-        if not self.background:
+        if not self.background or not any(isinstance(it.request, GenRequest) for it in batch):
+            # answers are committed here, before the next model call: one small SQLite transaction
+            # (well under a millisecond), and a kill loses at most the batch in the model, as before
             t = time.perf_counter()
             try:
                 self._commit(self._handle(batch, outs, seconds_per_item))

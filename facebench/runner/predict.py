@@ -2,9 +2,10 @@
 for what is missing (in batches), and persist each finished batch.
 
 The model never waits for facebench: while it runs batch i+1, a writer thread encodes, stores and
-commits batch i (facebench/runner/output_writer.py) and a prefetch thread decodes the input
-images of batch i+2 (facebench/runner/prefetch.py). A ``kill -9`` loses at most the batch in the
-model plus the writer's bounded back-log; everything committed is reused on resume.
+commits the images of batch i (facebench/runner/output_writer.py), and prefetch threads decode the
+input images of the next batch (facebench/runner/prefetch.py); answers are committed before the
+next call (one small transaction). A ``kill -9`` loses at most the batch in the model (plus, for
+generation, the writer's bounded back-log); everything committed is reused on resume.
 ``serial=True`` runs the same code without overlap (the pre-overlap design, kept for comparison).
 
 ``batch_size="auto"`` (as lm-eval's ``--batch_size auto``): start at ``max_batch_size`` and halve on
