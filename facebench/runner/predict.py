@@ -173,7 +173,11 @@ class Predictor:
                 batch = todo[pos : pos + bs]
                 prefetch.want(todo[pos + bs : pos + 2 * bs])  # decoded while the model runs this batch
                 reqs = prefetch.take(batch)
-                result = self._call(batch, reqs, stats)
+                prefetch.model_started()
+                try:
+                    result = self._call(batch, reqs, stats)
+                finally:
+                    prefetch.model_returned()
                 if result is None:  # out of memory under "auto": the same items, half as many at once
                     bs = len(batch) // 2
                     stats.oom_retries += 1

@@ -11,6 +11,7 @@ the same clear error at the same point as without prefetch.
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -63,6 +64,9 @@ class InputPrefetcher:
     def __init__(self, enabled: bool = True, threads: int = 2):
         self.enabled = enabled
         self.wait_seconds = 0.0
+        # decoding starts when the model does (``model_started``): between two model calls the
+        # model's thread has the CPUs to itself, so the next call is not delayed by our decoding
+        self._go = threading.Event()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="facebench-prefetch") if enabled else None
         self._wanted: dict[str, Future] = {}  # item key -> future of (image, {key: request}) of its file
         self._recent: dict[Path, Future] = {}  # the last window's tasks, by file: their decodes are reused
@@ -80,14 +84,22 @@ class InputPrefetcher:
         recent: dict[Path, Future] = {}
         for path, group in by_path.items():
             # a task only ever waits for one submitted before it: no deadlock on a FIFO pool
-            fut = self._pool.submit(self._prepare, path, group, self._recent.get(path))
+            fut = self._pool.submit(self._prepare, path, group, self._recent.get(path), self._go)
             recent[path] = fut
             for it in group:
                 self._wanted[it.key] = fut
         self._recent = recent
 
+    def model_started(self) -> None:
+        self._go.set()
+
+    def model_returned(self) -> None:
+        self._go.clear()
+
     @staticmethod
-    def _prepare(path: Path, items: list[Any], earlier: Future | None) -> tuple[Any, dict[str, Any]]:
+    def _prepare(path: Path, items: list[Any], earlier: Future | None,
+                 go: threading.Event) -> tuple[Any, dict[str, Any]]:
+        go.wait()
         image = None
         if earlier is not None:
             try:
@@ -107,6 +119,9 @@ class InputPrefetcher:
             return [it.request for it in items]
         t = time.perf_counter()
         out = []
+        futures = [self._wanted.get(it.key) for it in items]
+        if not all(f is None or f.done() for f in futures):
+            self._go.set()  # the prefetch is behind: let it run now
         for it in items:
             fut = self._wanted.pop(it.key, None)
             out.append(it.request if fut is None else fut.result()[1].get(it.key, it.request))
@@ -117,6 +132,7 @@ class InputPrefetcher:
         if self._pool is not None:
             for fut in self._wanted.values():
                 fut.cancel()
+            self._go.set()  # release tasks that already started waiting
             self._pool.shutdown(wait=True)
             self._pool = None
         self._wanted.clear()
