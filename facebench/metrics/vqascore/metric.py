@@ -105,7 +105,7 @@ class VQAScore(Metric):
         return msg.replace("KEY.", f"{self.key}.")
 
     def compute(self, preds: list[Prediction], ctx: MetricContext) -> list[MetricValue]:
-        from facebench.images import load_image
+        from facebench.metrics.features.pipeline import prefetched
 
         items = [p for p in preds if p.images]
         if not items:
@@ -144,18 +144,10 @@ class VQAScore(Metric):
             except ScorerError as e:
                 return [self.skipped(self._fix(str(e)))]
             bs = int(self.args.get("batch_size") or max(int(ctx.batch_size or 1), 1))
-            starts = range(0, len(todo), bs)
-            for start in progress(starts, len(starts), f"{self.key}: scoring"):
-                idx = todo[start : start + bs]
-                ok_idx, images = [], []
-                for i in idx:
-                    try:
-                        images.append(load_image(jobs[i][1]))
-                        ok_idx.append(i)
-                    except Exception as e:  # unreadable image: failed pair
-                        log.warning("vqascore: cannot read %s: %s", jobs[i][1], e)
-                if not ok_idx:
-                    continue
+            ok_idx: list[int] = []
+            images: list[Any] = []
+
+            def flush() -> None:
                 scores = scorer.score(images, [jobs[i][2] for i in ok_idx])
                 fresh = {}
                 for i, s in zip(ok_idx, scores):
@@ -163,6 +155,19 @@ class VQAScore(Metric):
                     if s is not None and np.isfinite(s):
                         fresh[keys[i]] = float(s)
                 cache.put_many(fresh)
+                ok_idx.clear()
+                images.clear()
+
+            # the next pairs' images are decoded on threads while the scorer runs on these
+            stream = prefetched([jobs[i][1] for i in todo], ahead=2 * bs)
+            for j, _, image, err in progress(stream, len(todo), f"{self.key}: scoring"):
+                if err is not None:  # unreadable image: failed pair
+                    log.warning("vqascore: cannot read %s: %s", jobs[todo[j]][1], err)
+                else:
+                    ok_idx.append(todo[j])
+                    images.append(image)
+                if len(images) == bs or (j == len(todo) - 1 and images):
+                    flush()
 
         main: dict[str, list[float | None]] = {}
         fams: dict[str, dict[str, list[float | None]]] = {}
