@@ -36,8 +36,9 @@ def _perturb_sources(monkeypatch, seed: int) -> None:
     from facebench.judge import embedding as emb
     from facebench.metrics import probe
 
-    monkeypatch.setattr(emb.EmbeddingJudge, "cosine", _noisy(emb.EmbeddingJudge.cosine, rng))
-    monkeypatch.setattr(probe, "_features", _noisy(probe._features, rng))
+    # every embedding the judge computes (whole answers and sentences) and every probe feature vector
+    monkeypatch.setattr(emb.EmbeddingJudge, "embed", _noisy(emb.EmbeddingJudge.embed, rng))
+    monkeypatch.setattr(probe, "pixel_features", _noisy(probe.pixel_features, rng))
     try:
         from facebench.faces import DlibFace
     except ImportError:  # pragma: no cover - dlib is a test dependency

@@ -148,3 +148,17 @@ def test_readme_first_command_leaves_tracked_files_alone(tmp_path):
     assert "Reported in" in lb.stdout  # the paper rows are there too
     ignored = (REPO / ".gitignore").read_text().splitlines()
     assert "/runs/" in ignored
+
+
+def test_jsonl_keeps_one_record_per_line_whatever_the_answer_holds(tmp_path):
+    """A random model's answer held U+2028/U+0085: JSON leaves them unescaped with non-ASCII kept,
+    and str.splitlines() (editors, other tools) breaks the record there."""
+    from facebench.runner.results import read_jsonl, write_jsonl
+
+    answers = ["a\u2028b", "c\u0085d\u2029e", "f\rg\x1ch", "é ünïcode"]
+    path = tmp_path / "p.jsonl"
+    write_jsonl(path, [{"output": a} for a in answers])
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == len(answers)
+    assert [r["output"] for r in read_jsonl(path)] == answers
+    assert "é ünïcode" in text  # still readable UTF-8

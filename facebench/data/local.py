@@ -97,7 +97,7 @@ class LocalDataset(Dataset):
         f = self._file(split)
         samples: list[Sample] = []
         seen: set[str] = set()
-        lines = read_text_capped(f).splitlines()
+        lines = read_text_capped(f).split("\n")  # not splitlines(): U+2028 may stand inside a JSON string
         for i, line in enumerate(lines):
             if not line.strip():
                 continue

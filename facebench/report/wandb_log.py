@@ -22,7 +22,7 @@ def _samples(run_dir: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
     path = run_dir / name if name else None
     if path is None or not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def log_run(results: dict[str, Any], run_dir: Path, wandb_args: dict[str, Any],

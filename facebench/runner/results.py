@@ -57,13 +57,32 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Characters that str.splitlines() and some editors take as line breaks but JSON leaves unescaped
+# (a model's garbled answer may hold them): escaped so one record is always one line.
+_LINE_BREAKS_JSON_KEEPS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def jsonl_line(row: dict[str, Any]) -> str:
+    """One JSON record on one line, readable UTF-8 (non-ASCII kept), whatever its strings hold."""
+    text = json.dumps(row, ensure_ascii=False)
+    for ch, esc in _LINE_BREAKS_JSON_KEEPS.items():
+        text = text.replace(ch, esc)
+    return text + "\n"
+
+
+def jsonl_records(text: str) -> list[str]:
+    """The lines of a JSONL text: split on "\\n" only (never str.splitlines, which also splits on
+    U+2028, U+0085 … that may stand unescaped inside a JSON string)."""
+    return [line for line in text.split("\n") if line.strip()]
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(path, "".join(jsonl_line(r) for r in rows))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
         if line.strip():
             try:
                 rows.append(json.loads(line))
