@@ -1,6 +1,6 @@
 """``diffusers`` backend on a tiny random StableDiffusionPipeline (real CLIP tokenizer, tiny UNet/VAE/
 text encoder) saved to disk and loaded through ``DiffusionPipeline.from_pretrained``: sizes, per-image
-seeds, determinism, batch-size invariance within float noise (REFERENCE.md §4), native-resolution
+seeds, determinism, batch-size invariance within float noise (docs/reference.md §4), native-resolution
 resizing and fingerprints."""
 from __future__ import annotations
 

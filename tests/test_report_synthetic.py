@@ -214,7 +214,7 @@ def test_loader_errors(tmp_path):
 
 
 def test_reported_rows_match_reference():
-    """The YAML rows are the paper's numbers (REFERENCE.md §1), '–' as null, each with a source."""
+    """The YAML rows are the paper's numbers (docs/reference.md §1), '–' as null, each with a source."""
     from facebench.report.loader import load_reported
 
     rows = load_reported()

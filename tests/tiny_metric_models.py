@@ -1,7 +1,7 @@
 """Randomly initialised networks of the real metric architectures, written to a folder in the
 formats the real weights come in, so the metrics load them through their real loading code.
 
-Nothing here touches the network (REFERENCE.md §4).
+Nothing here touches the network (docs/reference.md §4).
 
   ``build_random_inception(dir)``   the FID-Inception (pytorch-fid architecture, random init) saved
                                     twice: as a TorchScript ``inception-2015-12-05.pt`` with NVIDIA's

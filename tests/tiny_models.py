@@ -3,7 +3,7 @@
 Nothing here touches the network: tokenizers are trained in memory (byte-level BPE, deterministic
 across processes) or rebuilt from the CLIP vocabulary that open_clip ships. Each builder writes a
 folder that the adapters then load through their real ``from_pretrained`` path, exactly as a hub
-checkpoint would be loaded (REFERENCE.md §4).
+checkpoint would be loaded (docs/reference.md §4).
 
 Builders (each returns the folder it wrote):
   ``build_tiny_janus(path)``      transformers Janus (understanding + VQ image generation)

@@ -1,4 +1,4 @@
-"""The adapter contract (see DESIGN.md): batched lists in, lists out; requests carry everything
+"""The adapter contract (see docs/design.md): batched lists in, lists out; requests carry everything
 that changes an output, and ``fingerprint()`` identifies the weights and settings, so
 (fingerprint, request) is a complete cache key."""
 from __future__ import annotations

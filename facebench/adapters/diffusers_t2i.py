@@ -3,7 +3,7 @@
 Every image gets its own ``torch.Generator`` seeded with ``req.seed + k`` (diffusers draws each
 latent from its own generator when given a list), on the CPU so the same seed gives the same
 starting noise on any device. Batches only group images that share size and call parameters; batch
-size then changes outputs by float noise only (≤ one uint8 level on a few pixels; REFERENCE.md §4).
+size then changes outputs by float noise only (≤ one uint8 level on a few pixels; docs/reference.md §4).
 
 model_args (``--model_args k=v,...``):
   pretrained            hub id or local folder (default: the class's ``default_checkpoint``)

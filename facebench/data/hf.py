@@ -1,7 +1,7 @@
 """UniF²ace-130K (and any Hugging Face image-caption dataset) through ``datasets``.
 
 The hub id is ``tulvgengenr/UniF2ace-130K``; its field and split names are UNVERIFIED
-(REFERENCE.md §1), so columns are found from a list of common names or given explicitly
+(docs/reference.md §1), so columns are found from a list of common names or given explicitly
 (task YAML ``columns:`` or ``--columns caption=text,image=jpg``). LLaVA-style ``conversations``
 columns become QA pairs. Decoded images are written once as PNG under facebench's cache so every
 later phase works on files. Only regular data files are opened (never a FIFO or a device), and a

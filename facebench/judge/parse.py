@@ -1,6 +1,6 @@
 """Turn a judge's free-text review into scores, or refuse.
 
-The rule (REFERENCE.md §2): a review that cannot be read is a *missing* value, never a number.
+The rule (docs/reference.md §2): a review that cannot be read is a *missing* value, never a number.
 lmms-eval turned unparsable reviews into −1/−1, which later became a relative score of 100; here
 every parser raises ``ReviewParseError`` instead, and scores outside the template's scale are
 rejected too.

@@ -3,7 +3,7 @@
 Every template has a ``name``, a ``version`` and a ``hash`` over its full text: the hash goes into
 results and into every judge cache key, so editing a prompt can never silently reuse old reviews.
 
-The paper's exact judge prompt is UNVERIFIED (REFERENCE.md §1). The ``desc``/``conv`` templates follow
+The paper's exact judge prompt is UNVERIFIED (docs/reference.md §1). The ``desc``/``conv`` templates follow
 the LLaVA-Bench review protocol that the paper's naming matches: the judge sees a textual context
 (the reference caption stands in for the image, so text-only judges such as DeepSeek-V3 can run
 it), the question, the reference ("Assistant 1") and the model's answer ("Assistant 2"), and rates

@@ -1,6 +1,6 @@
 """VLM-score: a vision-language judge rates prompt–image agreement from 0 to 100.
 
-The paper's VLM-score judge model and prompt are UNVERIFIED (REFERENCE.md §1), so both are
+The paper's VLM-score judge model and prompt are UNVERIFIED (docs/reference.md §1), so both are
 configurable and recorded: the prompt is the versioned ``vlm_score`` template (name + hash in
 results), the judge is whatever vision model the judge settings name (``--judge_model``,
 ``--judge_base_url``; e.g. gpt-4o-2024-08-06 or a local vLLM/Ollama VLM). Each generated image is
