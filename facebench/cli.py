@@ -56,6 +56,9 @@ def _add_run(sub) -> None:
                         "(pip install 'facebench[wandb]')")
     p.add_argument("--images", default=None, help="score generation tasks on PNGs made elsewhere (<doc_id>[_k].png)")
     p.add_argument("--no_cache", action="store_true", help="recompute predictions even if cached")
+    p.add_argument("--bounds", choices=("auto", "on", "off"), default="auto",
+                   help="measure the floor (dummy) and ceiling (oracle) with the same settings and record them "
+                        "beside every metric (auto: on the mini set, without --limit)")
     p.add_argument("--metric_args", default="", help="<metric>.<arg>=v,... e.g. fid.weights=PATH")
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task YAMLs")
     g = p.add_argument_group("judge (Desc/Conv scores, VLM-score)")
@@ -138,6 +141,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run, include_path=args.include_path,
         columns={k: str(v) for k, v in parse_model_args(args.columns).items()},
         gen_kwargs=parse_model_args(args.gen_kwargs),
+        bounds={"auto": None, "on": True, "off": False}[args.bounds],
     )
     wandb_args = parse_model_args(args.wandb_args) if args.wandb_args is not None else None
     if args.show_config:

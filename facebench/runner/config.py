@@ -33,6 +33,9 @@ class RunConfig:
     include_path: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # override the task YAML's generation settings
+    # measure the floor (dummy) and ceiling (oracle) with the same settings and record them beside
+    # every metric: True, False, or None = on the mini set (facebench/runner/bounds.py)
+    bounds: bool | None = False
 
     def validate(self) -> None:
         """Usage errors, before anything is loaded or written."""

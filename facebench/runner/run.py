@@ -20,6 +20,8 @@ from facebench.builtins import register_builtins
 from facebench.cache import BlobStore, KVCache
 from facebench.data.base import Dataset, resolve_dataset
 from facebench.data.integrity import content_fingerprint
+from facebench.runner.bounds import attach as attach_bounds
+from facebench.runner.bounds import measure_bounds, wants_bounds
 from facebench.errors import DatasetError, FacebenchError
 from facebench.hashing import canonical_json, content_key, sha256_text
 from facebench.metrics.base import MetricContext
@@ -164,6 +166,7 @@ class Run:
         self._cache: KVCache | None = None
         self._scores: KVCache | None = None
         self._blobs = BlobStore(self.cache_dir / "blobs")
+        self.bounds: dict[str, dict[str, dict[str, Any]]] | None = None  # measured floor/ceiling per metric
 
     # -- the four steps ------------------------------------------------------------------------------
     def execute(self) -> RunOutcome:
@@ -251,6 +254,8 @@ class Run:
         values, errs = score_task(task, specs, preds, ctx, cfg.metric_args, self._scores if cfg.use_cache else None)
         self.errors.extend(errs)
         work.entry["metrics"] = {k: v.summary() for k, v in values.items()}
+        if self.bounds is not None:
+            attach_bounds(work.entry["metrics"], self.bounds.get(task.name))
         work.entry["score_seconds"] = round(time.perf_counter() - t0, 3)
         samples_file = self._claim().samples(task.name)
         R.write_jsonl(samples_file, R.sample_rows(preds, values, self.run_dir, dataset_root(work.dataset)))
@@ -479,8 +484,12 @@ class Run:
 
 
 def run(cfg: RunConfig) -> RunOutcome:
-    """Run the configured phases and return the run directory and results."""
-    return Run(cfg).execute()
+    """Run the configured phases and return the run directory and results (with the measured
+    floor/ceiling beside each metric when ``cfg.bounds`` asks for them)."""
+    the_run = Run(cfg)
+    if wants_bounds(cfg, the_run.tasks, the_run.dist.active):
+        the_run.bounds = measure_bounds(cfg)
+    return the_run.execute()
 
 
 def evaluate(model: str | ModelAdapter, tasks: list[str] | str, **kwargs: Any) -> dict[str, Any]:

@@ -59,7 +59,10 @@ def header(results: dict[str, Any]) -> str:
 
 
 def make_table(results: dict[str, Any], results_file: Path | str | None = None) -> str:
-    rows = ["| Task | Metric | Value | 95% CI | n | failed |", "|:--|:--|--:|--:|--:|--:|"]
+    with_bounds = any(m.get("bounds") for t in (results.get("tasks") or {}).values()
+                      for m in (t.get("metrics") or {}).values())
+    rows = ["| Task | Metric | Value | 95% CI | n | failed |" + (" floor – ceiling |" if with_bounds else ""),
+            "|:--|:--|--:|--:|--:|--:|" + ("--:|" if with_bounds else "")]
     notes: dict[str, int] = {}
 
     def note(reason: str) -> str:
@@ -78,8 +81,13 @@ def make_table(results: dict[str, Any], results_file: Path | str | None = None) 
                 continue
             ci = m.get("ci")
             ci_s = f"{_num(ci[0])}–{_num(ci[1])}" if ci else "–"
-            rows.append(f"| {tname} | {mname} | {_num(m['value'])} | {ci_s} | {m.get('n', 0)} | {m.get('n_failed', 0)} |")
+            b = m.get("bounds")
+            b_s = f" {_num(b['floor'])} – {_num(b['ceiling'])} |" if b else (" |" if with_bounds else "")
+            rows.append(f"| {tname} | {mname} | {_num(m['value'])} | {ci_s} | {m.get('n', 0)} | {m.get('n_failed', 0)} |{b_s}")
     out = [header(results), "", *rows]
+    if with_bounds:
+        out += ["", "floor – ceiling: the same metric for `dummy` (knows nothing) and `oracle` (the ground truth), "
+                    "measured with this run's settings"]
     if notes:
         out += [""] + [f"[{i}] {text}" for text, i in notes.items()]
     if results_file is not None:
