@@ -35,6 +35,13 @@ class OneImageNotAList(DummyAdapter):
         return [imgs[0] for imgs in super().generate_images(reqs)]  # breaks the contract: [image] per request
 
 
+class AnswersAsDicts(DummyAdapter):
+    name: ClassVar[str] = "dict-answers"
+
+    def answer(self, reqs):
+        return [{"text": a} for a in super().answer(reqs)]  # breaks the contract: one string per request
+
+
 class NoCapabilities(DummyAdapter):
     name: ClassVar[str] = "no-caps"
     capabilities: ClassVar[frozenset] = frozenset()
@@ -121,9 +128,14 @@ def test_adapter_contract_errors_exit_non_zero_and_say_which_contract(project):
     root, env = project
     r = _cli_in(root, env, "run", "--model", "my_pkg.mod:OneImageNotAList", "--task", "genlite", "--dataset", "mini",
                 "--limit", "2", "--include_path", TASKS)
-    assert r.returncode == 1, r.stderr[-1500:]
-    assert "all 2 items failed in predict" in r.stderr and "expected 2 images" in r.stderr
+    assert r.returncode != 0, r.stderr[-1500:]
+    last = r.stderr.strip().splitlines()[-1]  # the first batch is checked: one line naming the contract
+    assert "does not follow the adapter contract" in last and "list of request.n PIL images" in last
+    assert "expected 2 images" in last and "Traceback" not in r.stderr
     assert "run the predict phase" not in r.stderr + r.stdout
+    r = _cli_in(root, env, "run", "--model", "my_pkg.mod:AnswersAsDicts", "--task", "convlite", "--dataset", "mini",
+                "--limit", "1", "--include_path", TASKS)
+    assert r.returncode != 0 and "answer must return one string per request" in r.stderr.strip().splitlines()[-1]
     r = _cli_in(root, env, "run", "--model", "my_pkg.mod:NoCapabilities", "--task", "convlite", "--dataset", "mini",
                 "--limit", "1", "--include_path", TASKS)
     assert r.returncode == 2 and "declares no capabilities" in r.stderr

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from facebench.adapters.base import ModelAdapter
+from facebench.adapters.base import ItemError, ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.progress import progress
@@ -187,6 +187,8 @@ class Predictor:
                     prefetch.want(todo[pos : pos + bs])
                     continue
                 outs, seconds = result
+                if pos == 0:
+                    check_first_batch(self.adapter.name, batch, outs)
                 pos += len(batch)
                 stats.batch_size = max(stats.batch_size or 0, len(batch))
                 writer.submit(batch, outs, seconds / len(batch))
@@ -231,6 +233,31 @@ class Predictor:
             raise FacebenchError(f"model '{self.adapter.name}' returned {len(outs) if isinstance(outs, list) else type(outs).__name__} "
                                  f"outputs for {len(batch)} requests")
         return outs, seconds
+
+
+GEN_CONTRACT = ("generate_images must return, for each request, a list of request.n PIL images of "
+                "request.width x request.height (or an ItemError for an item that failed)")
+ANSWER_CONTRACT = "answer must return one string per request (or an ItemError for an item that failed)"
+
+
+def contract_problem(item: WorkItem, out: Any) -> str | None:
+    """What is wrong with one output under the adapter contract (None: it follows it)."""
+    if isinstance(out, ItemError):
+        return None  # a failure the adapter reports is within the contract
+    if isinstance(item.request, GenRequest):
+        return OutputWriter._check_images(item.request, out)
+    return None if isinstance(out, str) else f"got {type(out).__name__}, not a string"
+
+
+def check_first_batch(model: str, batch: list[WorkItem], outs: list[Any]) -> None:
+    """The adapter's first batch is checked against the contract: when *every* output breaks it,
+    the adapter is broken (e.g. one image where a list of images is due), and the run stops with
+    one line naming the contract, instead of failing every item and scoring nothing."""
+    problems = [contract_problem(it, out) for it, out in zip(batch, outs)]
+    if problems and all(p is not None for p in problems):
+        contract = GEN_CONTRACT if isinstance(batch[0].request, GenRequest) else ANSWER_CONTRACT
+        raise FacebenchError(f"model '{model}' does not follow the adapter contract: {contract}; "
+                             f"first item {batch[0].item_id}: {problems[0]}")
 
 
 def materialize_images(blobs: BlobStore, digests: list[str], dest_dir: Path, doc_id: str) -> list[Path]:
