@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import write_files as _write
 
 try:
     import tomllib

@@ -3,7 +3,6 @@ plugin from the project folder, adapter contract errors, lm-eval flags, `ls` tab
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGIN_PATH, REPO, cli_env, latest_results, run_cli
+from tests.helpers import PLUGIN_PATH, cli_env, latest_results, run_cli
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 

@@ -12,6 +12,7 @@ from facebench.metrics.aggregate import finalize
 from facebench.metrics.base import MetricContext
 from facebench.metrics.qa import AttributeAccuracy, ExactMatch, closed_answer, is_correct
 from facebench.types import QA, Prediction
+from tests.helpers import run_file
 
 YN = ("yes", "no")
 HAIR = ("blond", "black", "brown", "dark brown")
@@ -121,7 +122,7 @@ def test_a_model_answering_empty_strings_scores_zero_in_a_real_run(tmp_path):
     out = run(RunConfig(model="dummy", model_args={"answer": ""}, tasks=["convexact"], dataset="mini", limit=5,
                         output_path=tmp_path / "out", include_path=[str(tasks)]))
     res = out.results["tasks"]["convexact"]
-    rows = [json.loads(line) for line in (out.run_dir / "samples_convexact.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in run_file(out.run_dir, "samples", "convexact").read_text().splitlines()]
     closed = [r for r in rows if r["qa"]["kind"] == "closed"]
     assert closed and all(r["output"] == "" for r in rows)
     em, attr = res["metrics"]["exact_match"], res["metrics"]["attr_acc"]

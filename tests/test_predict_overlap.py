@@ -406,7 +406,7 @@ def encode(image):
 
 items = gen_items(24, size=32, k=2)
 model = Logged()
-assign_keys(items, model.fingerprint())
+assign_keys(items, DummyAdapter().fingerprint())  # the test reads the cache under the dummy's identity
 cache = KVCache(root / "p.sqlite")
 records, stats = Predictor(model, cache, BlobStore(root / "blobs"), batch_size=3, max_backlog=2,
                            writer_threads=1, encode=encode).run(items, "t")
@@ -436,7 +436,7 @@ def test_sigkill_while_the_writer_has_a_backlog_resumes_with_nothing_lost(tmp_pa
         cache = KVCache(tmp_path / "c" / "p.sqlite")
         blobs = BlobStore(tmp_path / "c" / "blobs")
         items = gen_items(24, size=32, k=2)
-        assign_keys(items, DummyAdapter().fingerprint())  # the script's adapter has the same identity
+        assign_keys(items, DummyAdapter().fingerprint())  # the identity the script keys its items by
         committed = cache.get_many(it.key for it in items)
         assert len(cache) == len(committed)
         # every committed record points at durable, intact blobs

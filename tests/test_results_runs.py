@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from facebench.report.loader import load_run, load_runs
 from facebench.runner import RunConfig, run
-from tests.helpers import PLUGIN_PATH, REPO, cli_env, latest_results, make_local_dataset, results_files, run_cli
+from tests.helpers import PLUGIN_PATH, REPO, cli_env, make_local_dataset, results_files, run_cli
 
 TASKS = str(PLUGIN_PATH / "fbtest_plugin" / "tasks")
 

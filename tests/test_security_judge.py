@@ -16,7 +16,7 @@ from facebench.metrics.judge import JudgeScore  # noqa: E402
 from facebench.metrics.vlmscore import VLMScore  # noqa: E402
 from facebench.types import Prediction  # noqa: E402
 from openai_stub_server import DEFAULT_REVIEW, StubOpenAIServer, StubResponse, chat_completion  # noqa: E402
-from tests.helpers import cli_env, make_local_dataset, run_cli  # noqa: E402
+from tests.helpers import cli_env, latest_results, make_local_dataset, run_cli, run_file  # noqa: E402
 
 
 def _trickle(path: str, body: dict, n: int):
@@ -49,7 +49,7 @@ def test_trickling_judge_does_not_hang_a_cli_run(tmp_path):
                     env=env, timeout=180)
         elapsed = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "o" / "dummy_mini" / "results.json").read_text())
+    res = latest_results(tmp_path / "o" / "dummy_mini")
     m = res["tasks"]["conv"]["metrics"]["conv_judge"]
     assert m["value"] is None and "Timeout" in m["skipped"]  # every call timed out: no number
     assert elapsed < 150
@@ -85,17 +85,17 @@ def test_over_long_inputs_and_replies_fail_with_a_reason(tmp_path):
         assert dry.returncode == 0, dry.stderr[-2000:]
         assert srv.count == 0
         assert "1 item(s) over a size limit will fail without a call" in dry.stdout
-        assert "judge_max_reference_chars=20,000" in dry.stdout
+        assert "judge_max_reference_chars=20,000" in dry.stderr  # in full on the console; the table footnote is short
         r = run_cli(*common, "--judge_base_url", srv.base_url, env=env)
         sizes = [len(json.dumps(b)) for _, b, _ in srv.requests]
     assert r.returncode == 0, r.stderr[-2000:]
     assert srv.count == 2 and max(sizes) < 20_000  # the over-long item was never sent
     run_dir = tmp_path / "o" / "dummy_ds"
-    res = json.loads((run_dir / "results.json").read_text())
+    res = latest_results(run_dir)
     m = res["tasks"]["conv"]["metrics"]["conv_judge"]
     assert m["n"] == 1 and m["n_failed"] == 2
     assert m["extra"]["n_failed_reasons"] == {"input too long": 1, "reply too long": 1}
-    samples = run_dir / "samples_conv.jsonl"
+    samples = run_file(run_dir, "samples", "conv")
     assert samples.stat().st_size < 100_000  # the 1 MB review was not stored whole
     details = [json.loads(x)["details"]["conv_judge"] for x in samples.read_text().splitlines()]
     errors = sorted(d["error"] or "" for d in details)

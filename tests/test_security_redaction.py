@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("openai")
 
 from openai_stub_server import ECHO_AUTH, ECHO_KEY, StubOpenAIServer, StubResponse, chat_completion, error_body  # noqa: E402
-from tests.helpers import cli_env, run_cli  # noqa: E402
+from tests.helpers import cli_env, latest_results, run_cli, run_file  # noqa: E402
 
 OPENAI_KEY = "sk-proj-OPENAIsecret0123456789abcdef"  # sk-shaped
 JUDGE_KEY = "judge.secret.value.7f3a9c21e5"  # shaped like nothing: only its value can be found
@@ -86,9 +86,9 @@ def test_echoing_server_cannot_plant_the_key_anywhere(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert {f"Bearer {MODEL_KEY}", f"Bearer {JUDGE_KEY}"} <= auth  # both keys really went out (and came back)
     run_dir = out / "openai-api_mini"
-    samples = (run_dir / "samples_conv.jsonl").read_text()
+    samples = run_file(run_dir, "samples", "conv").read_text()
     assert "[REDACTED]" in samples  # the echoes reached the files, redacted
-    res = json.loads((run_dir / "results.json").read_text())
+    res = latest_results(run_dir)
     m = res["tasks"]["conv"]["metrics"]["conv_judge"]
     scores = [json.loads(x)["scores"].get("conv_judge") for x in samples.splitlines()]
     # judge 400s are failures; echoed 200s are reviews (7); answers lost to the model's 400s are
@@ -118,7 +118,7 @@ def test_key_echoed_in_401_errors_is_redacted(tmp_path):
                         "--dataset", "mini", "--limit", "1", "--judge", "embedding", "--run_name", "api401",
                         "--output_path", str(out), "-v", env=env, timeout=600)
     assert judged.returncode == 0, judged.stderr[-3000:]
-    res = json.loads((out / "dummy_mini" / "results.json").read_text())
+    res = latest_results(out / "dummy_mini")
     skipped = res["tasks"]["conv"]["metrics"]["conv_judge"]["skipped"]
     assert "401" in skipped and "[REDACTED]" in skipped
     assert model.returncode == 2 and "Traceback" not in model.stderr

@@ -5,7 +5,6 @@ not the published one; a file that is no network at all is one line, not a trace
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ pytest.importorskip("torch")
 from facebench.errors import WeightsUnavailable  # noqa: E402
 from facebench.metrics.base import MetricContext  # noqa: E402
 from facebench.types import Prediction, Sample  # noqa: E402
-from tests.helpers import cli_env, run_cli  # noqa: E402
+from tests.helpers import cli_env, latest_results, run_cli  # noqa: E402
 
 CLEANFID_TMP = Path("/tmp/inception-2015-12-05.pt")
 
@@ -145,6 +144,6 @@ def test_weights_that_are_not_a_network_are_one_line(tmp_path):
         r = run_cli("run", "--model", "dummy", "--task", "fid", "--dataset", "mini", "--limit", "2",
                     "--metric_args", f"fid.weights={bad}", "--output_path", str(tmp_path / "out"), env=env, timeout=300)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-        res = json.loads((tmp_path / "out" / "dummy_mini" / "results.json").read_text())
+        res = latest_results(tmp_path / "out" / "dummy_mini")
         skipped = res["tasks"]["fid"]["metrics"]["fid"]["skipped"]
         assert needle in skipped and bad in skipped and "\n" not in skipped

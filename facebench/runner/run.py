@@ -21,7 +21,7 @@ from facebench.cache import BlobStore, KVCache
 from facebench.data.base import Dataset, resolve_dataset
 from facebench.data.integrity import content_fingerprint
 from facebench.runner.bounds import attach as attach_bounds
-from facebench.runner.bounds import measure_bounds, wants_bounds
+from facebench.runner.bounds import BOUND_MODELS, measure_bounds, wants_bounds
 from facebench.errors import DatasetError, FacebenchError
 from facebench.hashing import canonical_json, content_key, sha256_text
 from facebench.metrics.base import MetricContext
@@ -166,7 +166,7 @@ class Run:
         self._cache: KVCache | None = None
         self._scores: KVCache | None = None
         self._blobs = BlobStore(self.cache_dir / "blobs")
-        self.bounds: dict[str, dict[str, dict[str, Any]]] | None = None  # measured floor/ceiling per metric
+        self.measure_bounds = wants_bounds(cfg, self.tasks, self.dist.active)  # floor/ceiling after scoring
 
     # -- the four steps ------------------------------------------------------------------------------
     def execute(self) -> RunOutcome:
@@ -189,6 +189,8 @@ class Run:
                 self.write("running")
                 log.info("%s: done in %.1fs (%d items)", work.task.name, work.entry.get("predict_seconds", 0)
                          + work.entry.get("score_seconds", 0), work.entry.get("n_items", 0))
+            if self.measure_bounds and not self.errors:
+                self._attach_bounds(measure_bounds(self.cfg))
             status = "partial" if self.cfg.partial_reasons() else "complete"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -254,8 +256,6 @@ class Run:
         values, errs = score_task(task, specs, preds, ctx, cfg.metric_args, self._scores if cfg.use_cache else None)
         self.errors.extend(errs)
         work.entry["metrics"] = {k: v.summary() for k, v in values.items()}
-        if self.bounds is not None:
-            attach_bounds(work.entry["metrics"], self.bounds.get(task.name))
         work.entry["score_seconds"] = round(time.perf_counter() - t0, 3)
         samples_file = self._claim().samples(task.name)
         R.write_jsonl(samples_file, R.sample_rows(preds, values, self.run_dir, dataset_root(work.dataset)))
@@ -283,6 +283,14 @@ class Run:
         return files.results
 
     # -- internals --------------------------------------------------------------------------------
+    def _attach_bounds(self, bounds: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """The floor/ceiling runs are measured once this run has scored (nothing is spent on them
+        when the model fails), then recorded beside each metric before the final write."""
+        for tname, entry in (self.results.get("tasks") or {}).items():
+            attach_bounds(entry.get("metrics") or {}, bounds.get(tname))
+        self.results["bounds"] = {"floor": BOUND_MODELS["floor"], "ceiling": BOUND_MODELS["ceiling"],
+                                  "note": "each measured with this run's settings, as its own run"}
+
     def _warn_shadowed_model_args(self) -> None:
         if isinstance(self.cfg.model, ModelAdapter):
             return
@@ -486,10 +494,7 @@ class Run:
 def run(cfg: RunConfig) -> RunOutcome:
     """Run the configured phases and return the run directory and results (with the measured
     floor/ceiling beside each metric when ``cfg.bounds`` asks for them)."""
-    the_run = Run(cfg)
-    if wants_bounds(cfg, the_run.tasks, the_run.dist.active):
-        the_run.bounds = measure_bounds(cfg)
-    return the_run.execute()
+    return Run(cfg).execute()
 
 
 def evaluate(model: str | ModelAdapter, tasks: list[str] | str, **kwargs: Any) -> dict[str, Any]:

@@ -201,7 +201,7 @@ def _shade(canvas, f, C: int, S: float) -> None:
     """Soft photographic shading on the skin (multiplied over what is drawn): a darker rim (the head
     is round), eye sockets, the sides of the nose, under the nose and the lower lip; highlights on
     forehead, nose bridge and cheeks. All PIL integer ops (blur, multiply): deterministic."""
-    from PIL import Image, ImageChops, ImageDraw, ImageFilter
+    from PIL import Image, ImageChops, ImageDraw
 
     mask = Image.new("L", (C, C), 0)
     f.head(ImageDraw.Draw(mask), fill=255)
@@ -237,7 +237,7 @@ def _shade(canvas, f, C: int, S: float) -> None:
 def _hair_shadow(canvas, f, C: int, S: float, hair_mask) -> None:
     """Hair next to the face lies in the head's shadow (as in photos): darken a soft band of the
     hair around the face outline, so the lit face stands out from light hair too."""
-    from PIL import Image, ImageChops, ImageDraw, ImageFilter
+    from PIL import Image, ImageChops, ImageDraw
 
     m = 0.2 * S
     box = (max(0, int(f.box[0] - m)), max(0, int(f.box[1] - m)), min(C, int(f.box[2] + m)), min(C, int(f.box[3] + m)))
