@@ -57,7 +57,12 @@ class RetrievalAdapter(ModelAdapter):
 
     # -- identity -------------------------------------------------------------------------------
     def weights_revision(self) -> str:
-        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{self.image_backend_requested}"
+        image = self.image_backend_requested
+        if image == "auto":  # what "auto" resolves to depends on whether dlib is installed: part of the identity
+            from facebench.faces import dlib_available
+
+            image = f"auto(dlib={'yes' if dlib_available() else 'no'})"
+        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{image}"
 
     def info(self) -> dict[str, Any]:
         return {"gallery": self.model_args["gallery"], "gallery_split": self.model_args["gallery_split"],
