@@ -157,10 +157,10 @@ def parse_task(data: Any, source: str) -> TaskConfig:
         if kind != "understanding":
             raise TaskConfigError(f"{source}: 'video' is for understanding tasks only")
         from facebench.errors import FacebenchError
-        from facebench.videoinput import VideoPolicy
+        from facebench.runner.video_plan import parse_video_config
 
         try:
-            VideoPolicy.from_config(video, f"{source}: video")
+            parse_video_config(video, f"{source}: video")
         except FacebenchError as e:
             raise TaskConfigError(str(e)) from None
     return TaskConfig(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from facebench.errors import DatasetError
+from facebench.errors import DatasetError, FacebenchError
 from facebench.types import ChatRequest, Prediction, Sample
 from facebench.videoinput import VideoPolicy, VideoRef
 
@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from facebench.taskconfig import TaskConfig
 
 OVERRIDES = {"video_frames": "frames", "video_fps": "fps", "video_max_frames": "max_frames"}
+SELECT_KEYS = ("qa_family",)  # which of a clip's questions the task asks (e.g. only the DFER one)
+
+
+def parse_video_config(raw: Any, where: str) -> tuple[VideoPolicy, str | None]:
+    """A task YAML's ``video:`` mapping → (frame policy, question family to ask or None: all)."""
+    if not isinstance(raw, dict):
+        raise FacebenchError(f"{where}: must be a mapping like {{frames: 8}} or {{fps: 2, max_frames: 16}}")
+    family = raw.get("qa_family")
+    if family is not None and (not isinstance(family, str) or not family.strip()):
+        raise FacebenchError(f"{where}: qa_family must be a question family name, got {family!r}")
+    policy = VideoPolicy.from_config({k: v for k, v in raw.items() if k not in SELECT_KEYS}, where)
+    return policy, family
 
 
 def task_policy(task: TaskConfig, params: dict[str, Any]) -> tuple[VideoPolicy, dict[str, Any]]:
@@ -32,7 +44,7 @@ def task_policy(task: TaskConfig, params: dict[str, Any]) -> tuple[VideoPolicy, 
             elif field == "fps":
                 raw.pop("frames", None)
             raw[field] = value
-    return VideoPolicy.from_config(raw, f"task '{task.name}' video"), rest
+    return parse_video_config(raw, f"task '{task.name}' video")[0], rest
 
 
 def clip_sha(sample: Sample) -> str:
@@ -48,6 +60,7 @@ def plan_video_task(task: TaskConfig, samples: list[Sample], params: dict[str, A
     from facebench.runner.plan import WorkItem, _check_prompt, _Fields
 
     policy, params = task_policy(task, params)
+    family = task.video.get("qa_family")
     items: list[WorkItem] = []
     for s in samples:
         if s.video is None:
@@ -63,7 +76,11 @@ def plan_video_task(task: TaskConfig, samples: list[Sample], params: dict[str, A
                               attributes=dict(s.attributes), meta=meta)
             items.append(WorkItem(s.doc_id, req, pred))
             continue
-        for i, qa in enumerate(s.qa):
+        asked = [(i, qa) for i, qa in enumerate(s.qa) if family is None or qa.family == family]
+        if family is not None and not asked:
+            raise DatasetError(f"doc {s.doc_id}: task '{task.name}' asks the '{family}' question, which this clip "
+                               "does not have")
+        for i, qa in asked:
             q = _check_prompt(task.prompt.format_map(_Fields(question=qa.question)), s.doc_id, f"question {i}")
             item_id = f"{s.doc_id}#q{i}"
             req = ChatRequest(doc_id=s.doc_id, image=None, messages=({"role": "user", "content": q},),
