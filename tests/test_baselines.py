@@ -31,7 +31,7 @@ PAPER_CAPS = {  # from the paper's tables: generation-only, understanding-only, 
     "llamagen": {"generate"}, "sd3": {"generate"}, "sdxl": {"generate"}, "flux-dev": {"generate"},
     "dall-e-3": {"generate"},
     "vila-1.5": {"understand"}, "qwen2-vl": {"understand"}, "llava-1.5": {"understand"},
-    "internvl-2.5": {"understand"},
+    "internvl-2.5": {"understand"}, "favchat": {"understand"},  # favchat: + "video" per instance (hf-vlm)
     "unif2ace": {"generate", "understand"}, "show-o": {"generate", "understand"},
     "janusflow": {"generate", "understand"}, "janus-pro": {"generate", "understand"},
     "vila-u": {"generate", "understand"}, "tokenflow": {"generate", "understand"},
