@@ -22,21 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
-from facebench.data.local import LocalDataset
 from facebench.data.mini.attributes import ATTRIBUTE_FAMILIES, sample_attributes
-from facebench.data.mini.build import _clean_stale, _derive_seed, _host_tag, _publish
+from facebench.data.mini.build import MiniDataset, _derive_seed, build_atomically
 from facebench.data.mini.captions import caption_for
 from facebench.data.mini.qa import qa_for
 from facebench.data.mini.render import render_face
-from facebench.errors import DatasetError
-from facebench.hashing import canonical_json, sha256_file, sha256_text
+from facebench.hashing import canonical_json, sha256_file
 from facebench.types import QA
 
 MINI_VIDEO_VERSION = "1"
@@ -188,15 +183,9 @@ def _write_split(tmp: Path, split: str, n: int, seed: int) -> tuple[str, dict[st
 
 
 def build_mini_video(root: str | Path, n_test: int = 80, n_gallery: int = 120, seed: int = 20250312) -> Path:
-    """Build the set at ``root`` unless complete; temp folder + rename, as ``build_mini``."""
-    root = Path(root)
-    if (root / MANIFEST).exists():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(root.parent, root.name)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}@{_host_tag()}.{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
+    """Build the set at ``root`` unless complete (temp folder + rename, as the mini set)."""
+
+    def write(tmp: Path) -> None:
         counts = {"test": n_test, "gallery": n_gallery}
         files, videos = {}, {}
         for split in SPLITS:
@@ -207,11 +196,8 @@ def build_mini_video(root: str | Path, n_test: int = 80, n_gallery: int = 120, s
                     "videos_hash": "sha256 over the canonical JSON of {relative path: file sha256} of the split",
                     "dfer_classes": list(DFER_CLASSES)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _publish(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+
+    return build_atomically(root, write)
 
 
 def default_root() -> Path:
@@ -220,39 +206,12 @@ def default_root() -> Path:
     return cache_root() / "datasets" / f"mini-video-v{MINI_VIDEO_VERSION}"
 
 
-class MiniVideoDataset(LocalDataset):
+class MiniVideoDataset(MiniDataset):
     """The bundled mini video set (splits ``test`` and ``gallery``), built on first use."""
 
     name = "mini-video"
     splits = SPLITS
+    media_key = "videos_sha256"
 
-    def __init__(self, columns: dict[str, str] | None = None, root: str | Path | None = None, **_: Any):
-        root = Path(root) if root is not None else default_root()
-        if not (root / MANIFEST).exists():
-            build_mini_video(root)
-        super().__init__(root, columns=columns)
-        self.name = "mini-video"
-        try:
-            self.manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise DatasetError(f"mini-video manifest {root / MANIFEST} is unreadable ({e}); "
-                               f"fix: delete {root} and it is rebuilt") from None
-
-    def _check_split(self, split: str) -> None:
-        if split not in self.manifest.get("counts", {}):
-            raise DatasetError(f"mini-video has no split '{split}' (splits: {', '.join(SPLITS)})")
-
-    def load(self, split: str, limit: int | None = None):
-        self._check_split(split)
-        return super().load(split, limit=limit)
-
-    def fingerprint(self, split: str) -> str:
-        self._check_split(split)
-        m = self.manifest
-        return sha256_text(canonical_json(["mini-video", m["version"], m["files"][f"{split}.jsonl"],
-                                           m["videos_sha256"][split], sorted(self.columns.items())]))[:16]
-
-    def info(self) -> dict[str, Any]:
-        m = self.manifest
-        return {"name": "mini-video", "version": m.get("version"), "root": str(self.path), "counts": m.get("counts"),
-                "frames": m.get("frames"), "fps": m.get("fps"), "size": m.get("size"), "columns": self.columns}
+    build = staticmethod(build_mini_video)
+    default_root = staticmethod(default_root)
