@@ -173,8 +173,13 @@ class MiniDataset(LocalDataset):
     splits = SPLITS
     media_key = "images_sha256"
 
-    build = staticmethod(build_mini)  # root → root, built if incomplete
-    default_root = staticmethod(default_root)  # where the set lives in facebench's cache
+    @staticmethod
+    def build(root: Path) -> Path:
+        return build_mini(root)  # the module's function, looked up when called
+
+    @staticmethod
+    def default_root() -> Path:
+        return default_root()
 
     def __init__(self, columns: dict[str, str] | None = None, root: str | Path | None = None, **_: Any):
         root = Path(root) if root is not None else self.default_root()
