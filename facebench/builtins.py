@@ -24,6 +24,7 @@ _METRICS = {
     "attr_probe": "facebench.metrics.probe:AttributeProbe",
     "uar": "facebench.metrics.dfer:UAR",
     "war": "facebench.metrics.dfer:WAR",
+    "video_caption_attr_recall": "facebench.metrics.video_caption:VideoCaptionAttributeRecall",
     # generation metrics
     "fid": "facebench.metrics.fid:FID",
     "kid": "facebench.metrics.fid:KID",

@@ -13,7 +13,7 @@ pytest.importorskip("av")
 
 from facebench.runner import RunConfig, run  # noqa: E402
 
-LIMIT = 30
+LIMIT = 20
 MODELS = ("dummy", "retrieval", "oracle")
 
 
@@ -60,12 +60,20 @@ def runs(tmp_path_factory):
                                   limit=LIMIT, output_path=out)).results for m in MODELS}
 
 
-@pytest.mark.parametrize("task, key", [("dfer", "uar"), ("dfer", "war"), ("vconv", "exact_match")])
+@pytest.mark.parametrize("task, key", [("dfer", "uar"), ("dfer", "war"), ("vconv", "exact_match"),
+                                       ("vconv", "attr_acc"), ("vdesc", "vdesc_attr_acc")])
 def test_oracle_beats_retrieval_beats_dummy(runs, task, key):
     _, res = runs
     v = {m: res[m]["tasks"][task]["metrics"][key]["value"] for m in MODELS}
     assert v["oracle"] > v["retrieval"] > v["dummy"], (task, key, v)
     assert v["oracle"] == 1.0 and v["dummy"] == 0.0  # the truth, and a fixed non-answer
+
+
+@pytest.mark.parametrize("task, key", [("vconv", "vconv_embed"), ("vdesc", "vdesc_embed")])
+def test_offline_judge_orders_the_baselines(runs, task, key):
+    _, res = runs
+    v = {m: res[m]["tasks"][task]["metrics"][key]["value"] for m in MODELS}
+    assert v["oracle"] > v["retrieval"] > v["dummy"], (task, key, v)
 
 
 def test_results_record_the_policy_and_the_frames(runs):
@@ -122,8 +130,11 @@ def test_a_dfew_folder_runs_dfer_end_to_end(tmp_path):
 def test_video_task_on_an_image_dataset_is_a_clear_error(tmp_path):
     from facebench.errors import DatasetError
 
+    from helpers import make_local_dataset
+
+    images = make_local_dataset(tmp_path / "images", n=2)
     with pytest.raises(DatasetError, match="needs a video"):
-        run(RunConfig(model="dummy", tasks=["dfer"], dataset="mini", limit=2, output_path=tmp_path))
+        run(RunConfig(model="dummy", tasks=["vconv"], dataset=str(images), output_path=tmp_path / "out"))
 
 
 def test_a_model_without_video_skips_video_tasks(tmp_path):

@@ -76,6 +76,9 @@ PAPER_VIDEO: tuple[Column, ...] = (
 EXTRA_VIDEO: tuple[Column, ...] = (
     _c("vconv_embed", "VConv-Embed", True, 2, VIDEO, "offline embedding judge on video QA answers"),
     _c("vconv_gpt", "VConv-GPT", True, 2, VIDEO, "video QA answer judged by GPT-4o, 1–10"),
+    _c("vdesc_embed", "VDesc-Embed", True, 2, VIDEO, "offline embedding judge on video descriptions"),
+    _c("vdesc_gpt", "VDesc-GPT", True, 2, VIDEO, "video description judged by GPT-4o, 1–10"),
+    _c("vdesc_attr_acc", "VDesc attr acc", True, 3, VIDEO, "static attributes stated correctly in the description"),
 )
 EXTRA = (*EXTRA, *EXTRA_VIDEO)
 
