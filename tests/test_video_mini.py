@@ -84,6 +84,7 @@ def test_results_record_the_policy_and_the_frames(runs):
     rows = [json.loads(line) for line in (out / "retrieval_mini-video" / entry["files"]["predictions"]).open()]
     assert rows[0]["request"]["video"]["policy"] == {"sampling": "uniform", "frames": 8}
     assert len(rows[0]["request"]["video"]["sha256"]) == 64
+    assert rows[0]["meta"]["video"] == "videos/test/minivid-test-0001.mp4"  # relative to the dataset, like images
     assert res["retrieval"]["model"]["info"]["video_gallery_size"] == 120
     per_class = res["oracle"]["tasks"]["dfer"]["metrics"]["uar"]["extra"]["per_class"]
     assert sum(c["n"] for c in per_class.values()) == LIMIT
