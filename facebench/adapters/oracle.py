@@ -57,10 +57,9 @@ class OracleAdapter(ModelAdapter):
         """The built-in mini-video set by its version and generating code (no build needed);
         another video dataset by its fingerprint."""
         if self.video_dataset == "mini-video":
-            from facebench.data.mini import video
-            from facebench.hashing import sha256_file
+            from facebench.data.mini.video import generator_identity
 
-            return f"v{video.MINI_VIDEO_VERSION}:{sha256_file(Path(video.__file__))[:16]}"
+            return generator_identity()
         from facebench.data.base import resolve_dataset
 
         return resolve_dataset(self.video_dataset).fingerprint(self.split)

@@ -53,11 +53,10 @@ class VideoGallery:
     def identity(self) -> str:
         if self._fp is not None:
             return f"{self.dataset}/{self.split}:{self._fp}"
-        from facebench.data.mini import render, video
+        from facebench.data.mini.video import generator_identity
         from facebench.hashing import sha256_file
 
-        code = sha256_file(Path(video.__file__))[:12] + sha256_file(Path(render.__file__))[:12]
-        return f"mini-video-v{video.MINI_VIDEO_VERSION}/{self.split}:{code}:{Path(__file__).stem}"
+        return f"{generator_identity()}/{self.split};feature:{sha256_file(Path(__file__))[:12]}"
 
     def info(self) -> dict[str, Any]:
         return {"video_gallery": self.dataset, "video_gallery_split": self.split,

@@ -200,6 +200,17 @@ def build_mini_video(root: str | Path, n_test: int = 80, n_gallery: int = 120, s
     return build_atomically(root, write)
 
 
+def generator_identity() -> str:
+    """The set's identity without building it: its version and the source of the mini package that
+    generates it (renderer, attributes, captions, questions, this file). Baselines that answer from
+    the set put it in their fingerprints."""
+    from facebench.hashing import sha256_text
+
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    digest = sha256_text(canonical_json({p.name: sha256_file(p) for p in sources}))[:16]
+    return f"mini-video-v{MINI_VIDEO_VERSION}:{digest}"
+
+
 def default_root() -> Path:
     from facebench.paths import cache_root
 
