@@ -95,11 +95,14 @@ def test_tiny_qwen2_vl_answers_video_requests(qwen, clips):
     a.close()
 
 
-def test_llava15_family_declares_no_video():
+def test_image_only_families_declare_no_video():
     import importlib
+
+    from facebench.adapters.janus import JanusAdapter
 
     cls = importlib.import_module("facebench_baselines.llava15").LLaVA15Adapter
     assert "video" not in cls(pretrained="x").capabilities
+    assert JanusAdapter(pretrained="x").capabilities == frozenset({"generate", "understand"})
 
 
 def test_openai_api_sends_the_frames_as_images(clips):
