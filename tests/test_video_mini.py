@@ -152,3 +152,25 @@ def test_a_model_without_video_skips_video_tasks(tmp_path):
 
     res = run(RunConfig(model=ImagesOnly(), tasks=["dfer"], dataset="mini-video", limit=2, output_path=tmp_path)).results
     assert res["tasks"]["dfer"]["skipped"] == "model 'images-only' has no 'video' capability"
+
+
+def test_a_local_jsonl_video_dataset_with_a_column_mapping(tmp_path):
+    """FaVChat-170K-style rows (a clip path under another name) through --columns, scored exactly."""
+    from PIL import Image
+
+    from facebench.videoinput import write_video
+
+    root = tmp_path / "vids"
+    (root / "clips").mkdir(parents=True)
+    rows = []
+    for i, ans in enumerate(["yes", "no", "yes"]):
+        write_video(root / "clips" / f"{i}.mp4", [Image.fromarray(np.full((16, 16, 3), 50 * i, np.uint8))] * 2, fps=2)
+        rows.append({"doc_id": f"v{i}", "path": f"clips/{i}.mp4", "caption": "a face",
+                     "qa": [{"question": "Is the person talking?", "answer": ans, "kind": "closed",
+                             "choices": ["yes", "no"]}]})
+    (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = run(RunConfig(model="dummy", model_args={"answer": "Yes."}, tasks=["vconv"], dataset=str(root),
+                        columns={"video": "path"}, output_path=tmp_path / "out")).results
+    m = res["tasks"]["vconv"]["metrics"]
+    assert m["exact_match"]["value"] == pytest.approx(2 / 3) and m["exact_match"]["n"] == 3
+    assert m["vconv_gpt"]["skipped"]  # the GPT judge needs a key: skipped with the reason, never a number
