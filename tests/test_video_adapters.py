@@ -123,8 +123,12 @@ def test_openai_api_sends_the_frames_as_images(clips):
 
 def test_dummy_and_oracle_declare_video():
     from facebench.adapters.dummy import DummyAdapter
+    from facebench.adapters.oracle import OracleAdapter
 
     assert "video" in DummyAdapter.capabilities
+    oracle = OracleAdapter(dataset="mini-video")
+    assert "video" in oracle.capabilities and oracle.video_dataset == "mini-video"
+    assert OracleAdapter.capabilities == {"generate", "understand"}  # per instance, the class is unchanged
 
 
 def test_favchat_plugin_says_what_to_provide():
