@@ -81,7 +81,7 @@ class VideoClip:
     timestamps: list[float]  # seconds, one per frame
     indices: list[int]  # source frame numbers
     source: Path
-    n_source_frames: int
+    n_source_frames: int  # the clip's frames (uniform policy); frames read until the last kept one (fps policy)
 
     def as_array(self):
         """(T, H, W, 3) uint8, as transformers' video processors take it."""
@@ -174,7 +174,8 @@ def decode_video(path: str | Path, policy: VideoPolicy) -> VideoClip:
             else:
                 if t + 1e-9 >= next_t:
                     keep[i], times[i] = frame.to_image(), t
-                    next_t += 1.0 / float(policy.fps)
+                    while next_t <= t + 1e-9:  # the next sample time after this frame (gaps are skipped)
+                        next_t += 1.0 / float(policy.fps)
                     if len(keep) >= policy.max_frames:
                         break
     except (OSError, ValueError) as e:

@@ -42,6 +42,8 @@ def test_uniform_policy_takes_segment_centres(clip):
 def test_fps_policy_and_cap(clip):
     c = decode_video(clip, VideoPolicy(frames=None, fps=2.0))
     assert c.indices == [0, 4, 8] and [_index_of(f) for f in c.frames] == [0, 4, 8]  # one frame per 0.5 s at 8 fps
+    # 3 fps from 8 fps: sample times 0, 1/3, 2/3, 1, 4/3 s → the first frames at or after them (t = i/8)
+    assert decode_video(clip, VideoPolicy(frames=None, fps=3.0)).indices == [0, 3, 6, 8, 11]
     c = decode_video(clip, VideoPolicy(frames=None, fps=8.0, max_frames=5))
     assert c.indices == [0, 1, 2, 3, 4]  # stops at the cap: no more frames are kept
 
