@@ -18,3 +18,4 @@ class LLaVA15Adapter(HFVLMAdapter):
     paper_model: ClassVar[str] = "LLaVA-v1.5"
     description: ClassVar[str] = "LLaVA-1.5-7B (llava-hf, transformers native), greedy"
     default_args: ClassVar[dict[str, Any]] = {}
+    video_input: ClassVar[bool] = False  # LLaVA-1.5's processor takes images only

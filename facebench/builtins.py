@@ -22,6 +22,9 @@ _METRICS = {
     "attr_accuracy": "facebench.metrics.qa:AttributeAccuracy",
     "caption_attr_recall": "facebench.metrics.qa:CaptionAttributeRecall",
     "attr_probe": "facebench.metrics.probe:AttributeProbe",
+    "uar": "facebench.metrics.dfer:UAR",
+    "war": "facebench.metrics.dfer:WAR",
+    "video_caption_attr_recall": "facebench.metrics.video_caption:VideoCaptionAttributeRecall",
     # generation metrics
     "fid": "facebench.metrics.fid:FID",
     "kid": "facebench.metrics.fid:KID",
@@ -37,6 +40,7 @@ _METRICS = {
 _DATASETS = {
     "unif2ace": "facebench.data.hf:UniF2aceDataset",
     "mini": "facebench.data.mini:MiniDataset",
+    "mini-video": "facebench.data.mini.video:MiniVideoDataset",
 }
 
 _done = False

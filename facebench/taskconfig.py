@@ -17,7 +17,7 @@ from facebench.hashing import canonical_json, sha256_text
 from facebench.registry import TASK_DIRS_ENTRY_POINT
 
 TASK_KEYS = {"task", "kind", "mode", "description", "dataset", "split", "prompt", "generation", "metrics",
-             "dataset_overrides", "columns"}
+             "dataset_overrides", "columns", "video"}
 METRIC_KEYS = {"metric", "key", "args", "datasets"}
 GEN_KEYS = {"n", "height", "width", "params"}
 KINDS = {"generation", "understanding"}
@@ -46,6 +46,7 @@ class TaskConfig:
     generation: dict[str, Any] = field(default_factory=dict)
     dataset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)  # frame sampling of a video task (videoinput.py)
     source: str = ""
 
     def resolved(self, dataset: str | None) -> "TaskConfig":
@@ -78,12 +79,15 @@ class TaskConfig:
                 "params": dict(g.get("params", {}))}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "task": self.name, "kind": self.kind, "mode": self.mode, "dataset": self.dataset, "split": self.split,
             "prompt": self.prompt, "generation": self.generation, "columns": self.columns,
             "metrics": [{"metric": m.metric, "key": m.key, "args": m.args, "datasets": list(m.datasets)}
                         for m in self.metrics],
         }
+        if self.video:  # only video tasks: image tasks keep their fingerprints
+            out["video"] = dict(self.video)
+        return out
 
     def fingerprint(self) -> str:
         return sha256_text(canonical_json(self.to_dict()))[:16]
@@ -148,8 +152,19 @@ def parse_task(data: Any, source: str) -> TaskConfig:
     for ds, ov in overrides.items():
         if not isinstance(ov, dict) or set(ov) - (TASK_KEYS - {"task", "kind", "dataset_overrides"}):
             raise TaskConfigError(f"{source}: bad dataset_overrides for '{ds}'")
+    video = data.get("video") or {}
+    if video:
+        if kind != "understanding":
+            raise TaskConfigError(f"{source}: 'video' is for understanding tasks only")
+        from facebench.errors import FacebenchError
+        from facebench.runner.video_plan import parse_video_config
+
+        try:
+            parse_video_config(video, f"{source}: video")
+        except FacebenchError as e:
+            raise TaskConfigError(str(e)) from None
     return TaskConfig(
-        name=str(data["task"]), kind=kind, mode=mode, prompt=prompt, metrics=_parse_metrics(data["metrics"], source),
+        video=dict(video), name=str(data["task"]), kind=kind, mode=mode, prompt=prompt, metrics=_parse_metrics(data["metrics"], source),
         dataset=str(data.get("dataset", "unif2ace")), split=str(data.get("split", "test")),
         description=str(data.get("description", "")), generation=dict(gen), dataset_overrides=dict(overrides),
         columns=dict(data.get("columns") or {}), source=source,

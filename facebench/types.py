@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from facebench.hashing import canonical_json, sha256_bytes
 
-Capability = Literal["generate", "understand"]
+if TYPE_CHECKING:
+    from facebench.videoinput import VideoRef
+
+Capability = Literal["generate", "understand", "video"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Sample:
     caption: str
     qa: list[QA] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)
+    video: Path | None = None  # a clip (video datasets; facebench/videoinput.py)
 
     def load_image(self):
         from facebench.images import load_image
@@ -58,6 +62,7 @@ class Sample:
             "caption": self.caption,
             "qa": [q.to_dict() for q in self.qa],
             "attributes": dict(self.attributes),
+            **({"video": str(self.video)} if self.video is not None else {}),
         }
 
 
@@ -85,21 +90,33 @@ class GenRequest:
 @dataclass(frozen=True)
 class ChatRequest:
     """Image + chat messages → text. ``messages`` are {"role", "content"} dicts (text only);
-    the image is given once, attached to the first user turn by the adapter."""
+    the image is given once, attached to the first user turn by the adapter. ``video`` (a clip's
+    hash and frame-sampling policy, decoded by ``load_video()``) takes the image's place on video
+    tasks; it is in the cache key only when present, so image requests keep their keys."""
 
     doc_id: str
     image: Path | None
     messages: tuple[dict[str, str], ...]
     params: dict[str, Any] = field(default_factory=dict)
     image_sha256: str = ""
+    video: VideoRef | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "doc_id": self.doc_id,
             "image_sha256": self.image_sha256,
             "messages": [dict(m) for m in self.messages],
             "params": self.params,
         }
+        if self.video is not None:
+            out["video"] = self.video.to_dict()
+        return out
+
+    def load_video(self):
+        """The sampled frames (``facebench.videoinput.VideoClip``), decoded now, streamed."""
+        if self.video is None:
+            raise ValueError(f"request {self.doc_id} has no video")
+        return self.video.load()
 
     @property
     def question(self) -> str:

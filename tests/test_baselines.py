@@ -30,7 +30,7 @@ PAPER_CAPS = {  # from the paper's tables: generation-only, understanding-only, 
     "llamagen": {"generate"}, "sd3": {"generate"}, "sdxl": {"generate"}, "flux-dev": {"generate"},
     "dall-e-3": {"generate"},
     "vila-1.5": {"understand"}, "qwen2-vl": {"understand"}, "llava-1.5": {"understand"},
-    "internvl-2.5": {"understand"},
+    "internvl-2.5": {"understand"}, "favchat": {"understand"},  # favchat: + "video" per instance (hf-vlm)
     "unif2ace": {"generate", "understand"}, "show-o": {"generate", "understand"},
     "janusflow": {"generate", "understand"}, "janus-pro": {"generate", "understand"},
     "vila-u": {"generate", "understand"}, "tokenflow": {"generate", "understand"},
@@ -114,7 +114,7 @@ def test_every_family_is_registered_with_its_defaults():
         assert cls.description and isinstance(cls.requires, tuple) and all(isinstance(r, str) for r in cls.requires)
         if cls.paper_model is not None:
             assert cls.paper_model in reported, (name, cls.paper_model)
-        if name == "unif2ace":
+        if name in ("unif2ace", "favchat"):
             assert cls.default_checkpoint is None  # weights are not public
         else:
             assert cls.default_checkpoint, name

@@ -230,7 +230,10 @@ def test_reported_rows_match_reference():
     omni = und["OmniFlow"].metrics_of("understanding")
     assert omni["conv_gpt"].value is None and omni["conv_ds"].value is None and omni["desc_gpt"].value == 1.62
     assert und["UniF²ace"].metrics_of("understanding")["desc_ds"].value == 7.38
-    assert all(r.source_detail.startswith("arXiv 2503.08120") for r in rows)
+    assert all(r.source_detail.startswith("arXiv 2503.08120") for r in rows if not r.has_kind("video"))
+    video = {(r.model, r.dataset): r.metrics_of("video") for r in rows if r.has_kind("video")}
+    assert {k: (m["uar"].value, "war" in m) for k, m in video.items()} == {
+        ("FaVChat", "DFEW"): (0.6817, False), ("FaVChat", "MAFW"): (0.4907, False)}  # FaVChat, arXiv 2503.09158
 
 
 def test_dataframe_helper(tmp_path):

@@ -11,8 +11,8 @@ from facebench.types import ChatRequest, GenRequest
 
 class DummyAdapter(ModelAdapter):
     name: ClassVar[str] = "dummy"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand"})
-    description: ClassVar[str] = "floor baseline: seeded noise images, a fixed answer"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand", "video"})
+    description: ClassVar[str] = "floor baseline: seeded noise images, a fixed answer (to images and videos)"
 
     def __init__(self, device: str = "cpu", answer: str = "I cannot tell.", **model_args: Any):
         super().__init__(device=device, answer=answer, **model_args)

@@ -138,9 +138,11 @@ def weights_revision(pretrained: str | os.PathLike | None, revision: str | None 
     return f"hub:{repo}@{revision or 'unresolved'}", False
 
 
-def to_hf_messages(req: ChatRequest, with_image: bool, system_prompt: str | None = None) -> list[dict[str, Any]]:
-    """facebench text messages → transformers multimodal chat messages; the image is attached
-    once, before the text of the first user turn (as every model card's example does)."""
+def to_hf_messages(req: ChatRequest, with_image: bool, system_prompt: str | None = None,
+                   media: str = "image") -> list[dict[str, Any]]:
+    """facebench text messages → transformers multimodal chat messages; the image (or, with
+    ``media="video"``, the video) is attached once, before the text of the first user turn (as
+    every model card's example does)."""
     out: list[dict[str, Any]] = []
     if system_prompt and not any(m["role"] == "system" for m in req.messages):
         out.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
@@ -148,7 +150,7 @@ def to_hf_messages(req: ChatRequest, with_image: bool, system_prompt: str | None
     for m in req.messages:
         content: list[dict[str, Any]] = []
         if not attached and m["role"] == "user":
-            content.append({"type": "image"})
+            content.append({"type": media})
             attached = True
         content.append({"type": "text", "text": m["content"]})
         out.append({"role": m["role"], "content": content})
@@ -190,8 +192,13 @@ class HFVLMAdapter(PretrainedAdapter):
     extra_model_args: ClassVar[tuple[str, ...]] = ("dtype", "attn_implementation", "max_new_tokens", "system_prompt",
                                                    "model_class", "processor_kwargs", "trust_remote_code")
 
+    #: False for families whose processor takes no video (the instance then lacks "video")
+    video_input: ClassVar[bool] = True
+
     def __init__(self, device: str = "cpu", **model_args: Any):
         super().__init__(device=device, **model_args)
+        if self.video_input:  # video through the processor's ``videos=`` (Qwen2-VL, LLaVA-OneVision, ...)
+            self.capabilities = frozenset(type(self).capabilities | {"video"})
         args = self.model_args
         self.max_new_tokens = int(args.get("max_new_tokens", 256))
         self.system_prompt = args.get("system_prompt")
@@ -255,7 +262,9 @@ class HFVLMAdapter(PretrainedAdapter):
 
     # -- understanding --------------------------------------------------------------------------
     def _prompt(self, req: ChatRequest) -> str:
-        msgs = to_hf_messages(req, with_image=req.image is not None, system_prompt=self.system_prompt)
+        video = req.video is not None
+        msgs = to_hf_messages(req, with_image=req.image is not None or video, system_prompt=self.system_prompt,
+                              media="video" if video else "image")
         return self._processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def _gen_kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -277,10 +286,14 @@ class HFVLMAdapter(PretrainedAdapter):
     def _run_batch(self, reqs: list[ChatRequest], prompts: list[str], gen_kwargs: dict[str, Any]) -> list[str]:
         import torch
 
-        images = [r.load_image() for r in reqs if r.image is not None]
+        images = [r.load_image() for r in reqs if r.image is not None and r.video is None]
         proc_kw: dict[str, Any] = {"text": prompts, "return_tensors": "pt", "padding": True}
         if images:
             proc_kw["images"] = images
+        if any(r.video is not None for r in reqs):
+            from facebench.adapters.hf_video import video_inputs
+
+            proc_kw.update(video_inputs(self._processor, [r for r in reqs if r.video is not None], self.name))
         inputs = self._processor(**proc_kw)
         inputs = inputs.to(self._model.device)
         for k, v in inputs.items():  # pixel values follow the weights' dtype, ids stay integer
@@ -306,7 +319,8 @@ class HFVLMAdapter(PretrainedAdapter):
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(reqs):
             kw = self._gen_kwargs(r.params)
-            groups.setdefault((r.image is not None, repr(sorted(kw.items()))), []).append(i)
+            media = "video" if r.video is not None else "image" if r.image is not None else "text"
+            groups.setdefault((media, repr(sorted(kw.items()))), []).append(i)
         for (_, _), idx in groups.items():
             kw = self._gen_kwargs(reqs[idx[0]].params)
             if kw.get("do_sample"):

@@ -30,6 +30,7 @@ from facebench.types import GenRequest
 class JanusAdapter(HFVLMAdapter):
     name: ClassVar[str] = "janus"
     capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand"})
+    video_input: ClassVar[bool] = False  # Janus's processor takes images only
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     description: ClassVar[str] = "Janus / Janus-Pro (transformers native): CFG image generation + understanding"
     default_args: ClassVar[dict[str, Any]] = {}

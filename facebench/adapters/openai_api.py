@@ -125,7 +125,7 @@ class OpenAIAPIAdapter(ModelAdapter):
             raise FacebenchError(f"model '{self.name}': concurrency must be ≥ 1, max_retries ≥ 0, timeout a positive "
                                  "number of seconds, retry_base_delay ≥ 0 and max_new_tokens ≥ 1")
         # Instance-level capabilities: what this configuration can actually do.
-        self.capabilities = frozenset(c for c, ok in (("understand", bool(self.model)),
+        self.capabilities = frozenset(c for c, ok in (("understand", bool(self.model)), ("video", bool(self.model)),
                                                       ("generate", bool(self.image_model))) if ok)
         self.usage: dict[str, int] = {}
         self.errors: list[str] = []
@@ -174,9 +174,15 @@ class OpenAIAPIAdapter(ModelAdapter):
         system = self.model_args.get("system_prompt")
         if system and not any(m["role"] == "system" for m in req.messages):
             messages.append({"role": "system", "content": system})
-        attached = req.image is None
+        attached = req.image is None and req.video is None
         for m in req.messages:
-            if not attached and m["role"] == "user":
+            if not attached and m["role"] == "user" and req.video is not None:
+                from facebench.adapters.video_frames import frames_as_image_parts
+
+                parts = frames_as_image_parts(req.load_video(), self.model_args.get("image_detail", "auto"))
+                messages.append({"role": "user", "content": [*parts, {"type": "text", "text": m["content"]}]})
+                attached = True
+            elif not attached and m["role"] == "user":
                 image = req.load_image()  # checks the file (corrupt, too large) as before
                 url = png_file_data_url(req.image) or image_data_url(image)
                 detail = self.model_args.get("image_detail", "auto")

@@ -9,8 +9,10 @@ is not a copy of the reference set.
 The truth is found from the request alone, and only where it can be proven: a request's doc_id
 must name a sample of ``dataset``/``split`` (default the mini test split), a chat request's image
 sha256 must equal that sample's image file, and a generation prompt must state exactly the
-sample's attributes (read back with the mini phrase parser). Anything else is an error that
-says so: the oracle never guesses. The fingerprint covers the dataset's content hash and the
+sample's attributes (read back with the mini phrase parser). A video request's truth comes from
+``video_dataset`` (default ``mini-video``, loaded on the first video request; or ``dataset`` itself
+when that one has clips), and its clip's sha256 must equal the sample's clip. Anything else is an
+error that says so: the oracle never guesses. The fingerprint covers the dataset's content hash and the
 source of the renderer and of this file, so an edit to either never reuses cached outputs."""
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ class OracleAdapter(ModelAdapter):
     description: ClassVar[str] = ("ceiling baseline: ground-truth captions and answers; each prompt's exact "
                                   "attributes redrawn with another identity (mini set only)")
 
-    def __init__(self, device: str = "cpu", dataset: str = "mini", split: str = "test", **model_args: Any):
-        super().__init__(device=device, dataset=dataset, split=split, **model_args)
+    def __init__(self, device: str = "cpu", dataset: str = "mini", split: str = "test",
+                 video_dataset: str = "mini-video", **model_args: Any):
+        super().__init__(device=device, dataset=dataset, split=split, video_dataset=video_dataset, **model_args)
         from facebench.data.base import resolve_dataset
 
         ds = resolve_dataset(dataset)
@@ -43,7 +46,23 @@ class OracleAdapter(ModelAdapter):
         self.data_fp = ds.fingerprint(split)
         self.samples: dict[str, Sample] = {s.doc_id: s for s in ds.load(split)}
         self._image_sha: dict[str, str] = {}
+        self.capabilities = frozenset(type(self).capabilities | {"video"})
+        has_clips = any(s.video is not None for s in self.samples.values())
+        self.video_dataset = self.dataset if has_clips else str(video_dataset)
+        self._video_samples: dict[str, Sample] | None = self.samples if has_clips else None
+        self.video_fp = self.data_fp if has_clips else self._video_identity()
         self.calls = 0
+
+    def _video_identity(self) -> str:
+        """The built-in mini-video set by its version and generating code (no build needed);
+        another video dataset by its fingerprint."""
+        if self.video_dataset == "mini-video":
+            from facebench.data.mini.video import generator_identity
+
+            return generator_identity()
+        from facebench.data.base import resolve_dataset
+
+        return resolve_dataset(self.video_dataset).fingerprint(self.split)
 
     # -- identity -------------------------------------------------------------------------------
     def weights_revision(self) -> str:
@@ -51,13 +70,33 @@ class OracleAdapter(ModelAdapter):
         from facebench.hashing import sha256_file
 
         code = sha256_file(Path(render.__file__))[:16] + sha256_file(Path(__file__))[:16]
-        return f"truth:{self.dataset}/{self.split}:{self.data_fp};code:{code}"
+        return f"truth:{self.dataset}/{self.split}:{self.data_fp};video:{self.video_dataset}:{self.video_fp};code:{code}"
 
     def info(self) -> dict[str, Any]:
         return {"truth": f"dataset '{self.dataset}' split '{self.split}'", "dataset_fingerprint": self.data_fp,
                 "n_samples": len(self.samples), "generation": "mini renderer, identity seed sha256('oracle', seed, k)"}
 
     # -- finding the truth ----------------------------------------------------------------------
+    def _video_sample(self, r: ChatRequest) -> Sample:
+        from facebench.hashing import sha256_file
+
+        if self._video_samples is None:
+            from facebench.data.base import resolve_dataset
+
+            self._video_samples = {s.doc_id: s for s in resolve_dataset(self.video_dataset).load(self.split)}
+        s = self._video_samples.get(r.doc_id)
+        if s is None or s.video is None:
+            raise FacebenchError(f"oracle: clip '{r.doc_id}' is not in video dataset '{self.video_dataset}' split "
+                                 f"'{self.split}', so its truth is unknown (for another set pass --model_args "
+                                 "video_dataset=PATH,split=SPLIT)")
+        if s.doc_id not in self._image_sha:
+            self._image_sha[s.doc_id] = sha256_file(s.video)
+        if r.video.sha256 != self._image_sha[s.doc_id]:
+            raise FacebenchError(f"oracle: the clip of request '{r.doc_id}' is not that doc's clip in "
+                                 f"'{self.video_dataset}' split '{self.split}'; the oracle answers only about clips "
+                                 "whose truth it holds")
+        return s
+
     def _sample(self, doc_id: str) -> Sample:
         s = self.samples.get(doc_id)
         if s is None:
@@ -114,8 +153,11 @@ class OracleAdapter(ModelAdapter):
         self.calls += 1
         out = []
         for r in reqs:
-            s = self._sample(r.doc_id)
-            self._check_image(r, s)
+            if r.video is not None:
+                s = self._video_sample(r)
+            else:
+                s = self._sample(r.doc_id)
+                self._check_image(r, s)
             asked = " ".join(r.question.split()).lower()
             # the sample's question that the request contains (the longest, if one contains another)
             hits = [qa for qa in s.qa if qa.question and " ".join(qa.question.split()).lower() in asked]

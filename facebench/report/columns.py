@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 GENERATION = "generation"
 UNDERSTANDING = "understanding"
+VIDEO = "video"  # understanding tasks on clips (a results entry with a "video" policy): their own section
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,26 @@ EXTRA: tuple[Column, ...] = (
     _c("exact_match", "Exact match", True, 3, UNDERSTANDING, "closed questions answered exactly"),
     _c("attr_acc", "Attr acc", True, 3, UNDERSTANDING, "attribute questions answered correctly"),
     _c("caption_attr_acc", "Caption attr acc", True, 3, UNDERSTANDING, "reference attributes named in the caption"),
+    _c("vconv_embed", "VConv-Embed", True, 2, VIDEO, "offline embedding judge on video QA answers"),
+    _c("vconv_gpt", "VConv-GPT", True, 2, VIDEO, "video QA answer judged by GPT-4o, 1–10"),
+    _c("vdesc_embed", "VDesc-Embed", True, 2, VIDEO, "offline embedding judge on video descriptions"),
+    _c("vdesc_gpt", "VDesc-GPT", True, 2, VIDEO, "video description judged by GPT-4o, 1–10"),
+    _c("vdesc_attr_acc", "VDesc attr acc", True, 3, VIDEO, "static attributes stated correctly in the description"),
 )
 
-PAPER_COLUMNS: dict[str, tuple[Column, ...]] = {GENERATION: PAPER_GENERATION, UNDERSTANDING: PAPER_UNDERSTANDING}
-KNOWN: dict[str, Column] = {c.key: c for c in (*PAPER_GENERATION, *PAPER_UNDERSTANDING, *EXTRA)}
-KINDS: tuple[str, ...] = (GENERATION, UNDERSTANDING)
-KIND_TITLES = {GENERATION: "Generation (text → face)", UNDERSTANDING: "Understanding (face → text)"}
+# FaVChat's (arXiv 2503.09158) DFER columns, UAR and WAR, as DFEW/MAFW results are reported (as fractions
+# here; papers print %).
+PAPER_VIDEO: tuple[Column, ...] = (
+    _c("uar", "UAR", True, 4, VIDEO, "dynamic expression recognition: mean per-class recall"),
+    _c("war", "WAR", True, 4, VIDEO, "dynamic expression recognition: overall accuracy"),
+)
+
+PAPER_COLUMNS: dict[str, tuple[Column, ...]] = {GENERATION: PAPER_GENERATION, UNDERSTANDING: PAPER_UNDERSTANDING,
+                                                 VIDEO: PAPER_VIDEO}
+KNOWN: dict[str, Column] = {c.key: c for c in (*PAPER_GENERATION, *PAPER_UNDERSTANDING, *PAPER_VIDEO, *EXTRA)}
+KINDS: tuple[str, ...] = (GENERATION, UNDERSTANDING, VIDEO)
+KIND_TITLES = {GENERATION: "Generation (text → face)", UNDERSTANDING: "Understanding (face → text)",
+               VIDEO: "Video understanding (face video → text)"}
 
 
 def column_for(key: str, kind: str, higher_is_better: bool | None = None) -> Column:

@@ -198,6 +198,8 @@ def load_results_file(rpath: Path) -> RunRecord:
     tasks: dict[str, TaskRecord] = {}
     for tname, t in sorted((data.get("tasks") or {}).items()):
         kind = t.get("kind") or "generation"
+        if kind == "understanding" and t.get("video"):  # a video task: the leaderboard's video section
+            kind = "video"
         ds = t.get("dataset") or {}
         files = t.get("files") or {}
         samples = rpath.parent / (files["samples"] if files.get("samples") else f"samples_{tname}.jsonl")

@@ -64,6 +64,10 @@ def plan_task(task: TaskConfig, samples: list[Sample], seed: int) -> list[WorkIt
             items.append(WorkItem(s.doc_id, req, pred))
         return items
     params = dict(task.gen_settings()["params"])
+    if task.video:  # a video task: clips and a frame-sampling policy instead of images
+        from facebench.runner.video_plan import plan_video_task
+
+        return plan_video_task(task, samples, params)
     for s in samples:
         if s.image is None:
             raise DatasetError(f"doc {s.doc_id}: understanding task '{task.name}' needs an image")

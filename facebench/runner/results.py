@@ -131,6 +131,8 @@ def prediction_row(pred: Prediction, run_dir: Path, root: Path | None) -> dict[s
     d = pred.to_dict()
     d["images"] = _run_relative(pred.images, run_dir)
     d["source_image"] = portable_path(pred.source_image, root)
+    if isinstance(d["meta"].get("video"), str):  # a clip (video tasks): named like source images
+        d["meta"] = {**d["meta"], "video": portable_path(d["meta"]["video"], root)}
     return d
 
 

@@ -216,6 +216,11 @@ class Run:
             }
             cap = CAPABILITY[task.kind]
             caps = set(self.results["model"].get("capabilities") or [])
+            if task.video:  # recorded with the results; needs the adapter's "video" capability too
+                from facebench.runner.video_plan import task_policy
+
+                entry["video"] = task_policy(task, task.gen_settings()["params"])[0].to_dict()
+                cap = cap if cap not in caps else "video"
             if self.adapter is not None and cap not in caps and not (self.cfg.images and task.kind == "generation"):
                 entry["skipped"] = f"model '{self.model_name}' has no '{cap}' capability"
                 log.warning("task %s skipped: %s", task.name, entry["skipped"])
@@ -381,7 +386,8 @@ class Run:
             if not samples:
                 raise DatasetError(f"dataset '{task.dataset}' split '{task.split}' is empty")
             # the declared fingerprint + every image's content: a swapped or edited image changes it
-            fp = content_fingerprint(ds.fingerprint(task.split), ((s.doc_id, s.image) for s in samples))
+            fp = content_fingerprint(ds.fingerprint(task.split),
+                                     ((s.doc_id, s.image if s.image is not None else s.video) for s in samples))
             self._datasets[key] = (samples, fp, ds)
         return self._datasets[key]
 

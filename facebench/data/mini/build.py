@@ -12,7 +12,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from facebench.data.local import LocalDataset
 from facebench.data.mini.attributes import ATTRIBUTE_FAMILIES, sample_attributes
@@ -91,12 +91,11 @@ def _write_split(tmp: Path, split: str, n: int, seed: int, size: int) -> tuple[s
     return sha256_file(path), pix.hexdigest()
 
 
-def build_mini(root: str | Path, n_test: int = 150, n_gallery: int = 300, size: int = 128,
-               seed: int = 20250311) -> Path:
-    """Build the mini benchmark at ``root`` (kept as is if it is already complete).
-
-    The set is written to a temp folder beside ``root`` and renamed into place last, so a killed
-    build never leaves a half-built ``root``, and of two concurrent builds the first to finish wins."""
+def build_atomically(root: str | Path, write: Callable[[Path], None]) -> Path:
+    """Build a synthetic set at ``root`` with ``write(tmp_folder)`` (which must end by writing the
+    MANIFEST), kept as is if ``root`` is already complete. The set is written to a temp folder beside
+    ``root`` and renamed into place last, so a killed build never leaves a half-built ``root``, and
+    of two concurrent builds the first to finish wins."""
     root = Path(root)
     if (root / MANIFEST).exists():
         return root
@@ -106,6 +105,20 @@ def build_mini(root: str | Path, n_test: int = 150, n_gallery: int = 300, size: 
     tmp = parent / f".{root.name}.tmp-{os.getpid()}@{_host_tag()}.{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
+        write(tmp)
+        _publish(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def build_mini(root: str | Path, n_test: int = 150, n_gallery: int = 300, size: int = 128,
+               seed: int = 20250311) -> Path:
+    """Build the mini benchmark at ``root`` (kept as is if it is already complete; see
+    ``build_atomically``)."""
+
+    def write(tmp: Path) -> None:
         split_seeds = {"test": _derive_seed(seed, "test"), "gallery": _derive_seed(seed, "gallery")}
         counts = {"test": n_test, "gallery": n_gallery}
         files, images, combined = {}, {}, hashlib.sha256()
@@ -119,11 +132,8 @@ def build_mini(root: str | Path, n_test: int = 150, n_gallery: int = 300, size: 
             "attribute_families": {k: list(v) for k, v in ATTRIBUTE_FAMILIES.items()},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _publish(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+
+    return build_atomically(root, write)
 
 
 def _publish(tmp: Path, root: Path) -> None:
@@ -155,26 +165,37 @@ def default_root() -> Path:
 
 
 class MiniDataset(LocalDataset):
-    """The bundled mini benchmark (splits ``test`` and ``gallery``), built on first use."""
+    """The bundled mini benchmark (splits ``test`` and ``gallery``), built on first use. A sibling
+    synthetic set (``mini-video``) subclasses it: ``name``, ``media_key`` (the manifest's content hash
+    per split) and ``build``/``default_root``."""
 
     name = "mini"
     splits = SPLITS
+    media_key = "images_sha256"
+
+    @staticmethod
+    def build(root: Path) -> Path:
+        return build_mini(root)  # the module's function, looked up when called
+
+    @staticmethod
+    def default_root() -> Path:
+        return default_root()
 
     def __init__(self, columns: dict[str, str] | None = None, root: str | Path | None = None, **_: Any):
-        root = Path(root) if root is not None else default_root()
+        root = Path(root) if root is not None else self.default_root()
         if not (root / MANIFEST).exists():
-            build_mini(root)
+            self.build(root)
         super().__init__(root, columns=columns)
-        self.name = "mini"
+        self.name = type(self).name
         try:
             self.manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise DatasetError(f"mini benchmark manifest {root / MANIFEST} is unreadable ({e}); "
+            raise DatasetError(f"{self.name} benchmark manifest {root / MANIFEST} is unreadable ({e}); "
                                f"fix: delete {root} and it is rebuilt") from None
 
     def _check_split(self, split: str) -> None:
         if split not in self.manifest.get("counts", {}):
-            raise DatasetError(f"the mini benchmark has no split '{split}' (splits: {', '.join(SPLITS)})")
+            raise DatasetError(f"the {self.name} benchmark has no split '{split}' (splits: {', '.join(self.splits)})")
 
     def load(self, split: str, limit: int | None = None):
         self._check_split(split)
@@ -183,10 +204,10 @@ class MiniDataset(LocalDataset):
     def fingerprint(self, split: str) -> str:
         self._check_split(split)
         m = self.manifest
-        return sha256_text(canonical_json(["mini", m["version"], m["files"][f"{split}.jsonl"],
-                                           m["images_sha256"][split], sorted(self.columns.items())]))[:16]
+        return sha256_text(canonical_json([self.name, m["version"], m["files"][f"{split}.jsonl"],
+                                           m[self.media_key][split], sorted(self.columns.items())]))[:16]
 
     def info(self) -> dict[str, Any]:
         m = self.manifest
-        return {"name": "mini", "version": m.get("version"), "root": str(self.path), "counts": m.get("counts"),
+        return {"name": self.name, "version": m.get("version"), "root": str(self.path), "counts": m.get("counts"),
                 "size": m.get("size"), "seed": m.get("seed"), "columns": self.columns}

@@ -366,15 +366,27 @@ def render_face(attrs: dict[str, str], size: int = 128, seed: int = 0):
     if _luma(brow) > limit:
         brow = _scale(brow, limit / max(1.0, _luma(brow)))
     brow_lift = 0.018 * S if expression == "surprised" else 0.0
+    # the video set's extra states (keys that no still-image attribute dict has): "sad"/"angry"
+    # brows and mouths, closed eyes (``eyes: closed``) and an open, talking mouth (``mouth: open``)
+    eyes_closed = attrs.get("eyes") == "closed"
     iris = _shift(_EYE[attrs.get("eye_color", "brown")], rng.uniform(-8, 8))
     eyewear = attrs.get("eyewear", "none")
     for side in (-1, 1):
         ex = f.cx + side * f.eye_dx
         by = f.eye_y - 0.062 * S - brow_lift + (f.tilt * 0.3 if side > 0 else 0)
-        d.arc((ex - 0.055 * S, by, ex + 0.055 * S, by + 0.06 * S), start=200, end=340, fill=brow, width=px(0.016))
+        if expression in ("sad", "angry"):  # a straight brow, its inner end raised (sad) or lowered (angry)
+            drop = (0.03 if expression == "angry" else -0.03) * S
+            inner, outer = ex - side * 0.05 * S, ex + side * 0.055 * S
+            d.line((outer, by + 0.01 * S, inner, by + 0.01 * S + drop), fill=brow, width=px(0.018))
+        else:
+            d.arc((ex - 0.055 * S, by, ex + 0.055 * S, by + 0.06 * S), start=200, end=340, fill=brow, width=px(0.016))
         # under tinted sunglasses the eye structure still shows (always brown: the colour is hidden)
         ew, eh = 0.082 * S, (0.05 if expression == "surprised" else 0.04) * S
         box = (ex - ew / 2, f.eye_y - eh / 2, ex + ew / 2, f.eye_y + eh / 2)
+        if eyes_closed:  # lids down: skin over the eye, the lash line across its middle
+            d.ellipse((box[0] - 2, box[1] - eh * 0.6, box[2] + 2, box[3] + 2), fill=_scale(skin, 0.85))
+            d.line((box[0], f.eye_y, box[2], f.eye_y), fill=(30, 22, 22), width=px(0.011))
+            continue
         d.ellipse(box, fill=_mix(skin, (232, 226, 220), 0.3))  # sclera in the lids' shade
         ir = 0.021 * S
         d.ellipse((ex - ir, f.eye_y - ir, ex + ir, f.eye_y + ir), fill=iris)
@@ -442,6 +454,15 @@ def render_face(attrs: dict[str, str], size: int = 128, seed: int = 0):
     elif expression == "surprised":
         box = (f.cx - 0.036 * S, my - 0.03 * S, f.cx + 0.036 * S, my + 0.05 * S)
         d.ellipse(box, fill=(90, 20, 32), outline=lip, width=lip_w)
+    elif attrs.get("mouth") == "open":  # talking: an open mouth, wider than tall
+        box = (f.cx - 0.055 * S, my - 0.02 * S, f.cx + 0.055 * S, my + 0.035 * S)
+        d.ellipse(box, fill=(90, 20, 32), outline=lip, width=lip_w)
+    elif expression == "sad":  # corners down
+        box = (f.cx - 0.07 * S, my - 0.005 * S, f.cx + 0.07 * S, my + 0.07 * S)
+        d.arc(box, start=200, end=340, fill=lip, width=max(lip_w, px(0.014)))
+    elif expression == "angry":  # pressed lips, a tight straight line
+        d.line((f.cx - 0.05 * S, my + 0.005 * S, f.cx + 0.05 * S, my + 0.005 * S), fill=_scale(skin, 0.3),
+               width=px(0.016))
     else:
         if lipstick:
             d.ellipse((f.cx - 0.06 * S, my - 0.018 * S, f.cx + 0.06 * S, my + 0.022 * S), fill=_LIPSTICK)
