@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("facebench")
 
 BOUND_MODELS: dict[str, str] = {"floor": "dummy", "ceiling": "oracle"}
-DATASETS_WITH_BOUNDS = ("mini",)
+DATASETS_WITH_BOUNDS = ("mini", "mini-video")
 
 Bounds = dict[str, dict[str, dict[str, Any]]]  # task → metric → {floor, ceiling, floor_model, ceiling_model}
 
