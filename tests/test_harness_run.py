@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facebench.runner import RunConfig, run
@@ -162,3 +163,21 @@ def test_score_cache_reuses_unchanged_and_recomputes_changed_inputs(tmp_path, pl
         assert len(calls) == 3  # --no_cache recomputes scores too
     finally:
         probe.AttributeProbe.compute = original
+
+
+def test_retrieval_gallery_index_is_kept_in_the_cache_and_recomputed_when_damaged():
+    """Deciding image_backend=auto runs dlib over the whole gallery: done once per machine."""
+    from facebench.adapters.retrieval import RetrievalAdapter
+    from facebench.paths import cache_root
+
+    first = RetrievalAdapter()
+    feats = first._image_idx()
+    stored = sorted((cache_root() / "retrieval").glob(f"{first.gallery_fp}-*.npz"))
+    assert len(stored) == 1
+    again = RetrievalAdapter()
+    assert np.array_equal(again._image_idx(), feats) and again.image_backend == first.image_backend
+    stored[0].write_bytes(b"not an npz")
+    healed = RetrievalAdapter()
+    assert np.array_equal(healed._image_idx(), feats)
+    with np.load(stored[0]) as z:  # rewritten whole
+        assert np.array_equal(z["feats"], feats)

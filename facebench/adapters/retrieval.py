@@ -135,8 +135,40 @@ class RetrievalAdapter(ModelAdapter):
 
     # -- image side -----------------------------------------------------------------------------
     def _image_idx(self) -> np.ndarray:
+        """The gallery's image features. Deciding "auto" runs dlib over the whole gallery (about a
+        minute on 2 cores), so the index is kept in the facebench cache per (gallery content,
+        requested backend, dlib installed): computed once per machine, then read back."""
         if self._image_index is not None:
             return self._image_index
+        import io
+
+        from facebench.images import atomic_write_bytes
+        from facebench.paths import cache_root
+
+        stored = cache_root() / "retrieval" / f"{self.gallery_fp}-{self.weights_revision().split('image:')[1].split(';')[0]}.npz"
+        if stored.is_file():
+            try:
+                with np.load(stored, allow_pickle=False) as z:
+                    self.image_backend = str(z["backend"])
+                    if self.image_backend == "dlib":
+                        from facebench.faces import DlibFace
+
+                        self._embedder = DlibFace(no_face="skip")
+                    self._image_index = np.asarray(z["feats"])
+                    return self._image_index
+            except (OSError, ValueError, KeyError):
+                pass  # damaged: computed again below
+        feats = self._build_image_idx()
+        buf = io.BytesIO()
+        np.savez(buf, feats=feats, backend=np.array(self.image_backend))
+        try:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(stored, buf.getvalue())
+        except OSError:
+            pass  # a read-only cache only costs the recomputation
+        return feats
+
+    def _build_image_idx(self) -> np.ndarray:
         backend = self.image_backend_requested
         images = [s.load_image() for s in self.samples]
         feats = None
