@@ -181,8 +181,12 @@ class RetrievalAdapter(ModelAdapter):
                 embs = [face_embedding(im).embedding for im in images[: min(20, len(images))]]
                 found = sum(e is not None for e in embs)
                 if backend == "dlib" or found >= 0.9 * len(embs):
-                    all_embs = [face_embedding(im).embedding for im in images]
-                    if all(e is not None for e in all_embs):
+                    all_embs = []
+                    for im in images:  # dlib only when it finds every gallery face: stop at the first miss
+                        all_embs.append(face_embedding(im).embedding)
+                        if all_embs[-1] is None:
+                            break
+                    if len(all_embs) == len(images) and all(e is not None for e in all_embs):
                         feats, self.image_backend = np.stack(all_embs), "dlib"
             if feats is None and backend == "dlib":
                 from facebench.errors import FacebenchError
