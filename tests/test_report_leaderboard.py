@@ -213,6 +213,8 @@ def test_repo_leaderboard_is_regenerated_by_the_command(monkeypatch):
     if not committed.exists():
         pytest.skip("no leaderboard.md in the repo yet: generate it with `facebench leaderboard` from the repo root")
     monkeypatch.chdir(REPO)
-    fresh = render_markdown(build_leaderboard(collect_runs([], quiet=True)))
+    # only the committed runs: a user's own runs/ (the README's first command) must not make this fail
+    fresh = render_markdown(build_leaderboard(collect_runs(["results"], quiet=True)))
     assert fresh == committed.read_text(encoding="utf-8"), (
-        "leaderboard.md is stale: regenerate it with `facebench leaderboard` from the repo root")
+        "leaderboard.md is stale: regenerate it with `facebench leaderboard results -o leaderboard.md` "
+        "from the repo root")
