@@ -10,6 +10,7 @@ appearance + motion feature of the sampled frames (facebench/adapters/video_retr
 backends used are recorded in results via ``info()``."""
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -35,6 +36,8 @@ def pixel_features(image) -> np.ndarray:
     small = image.convert("RGB").resize((PIXEL_SIDE, PIXEL_SIDE), Image.BILINEAR)
     return np.asarray(small, dtype=np.float32).reshape(-1) / 255.0
 
+
+log = logging.getLogger("facebench")
 
 class RetrievalAdapter(ModelAdapter):
     name: ClassVar[str] = "retrieval"
@@ -72,12 +75,17 @@ class RetrievalAdapter(ModelAdapter):
 
     # -- identity -------------------------------------------------------------------------------
     def weights_revision(self) -> str:
+        return (f"gallery:{self.gallery_fp};text:{self.text_backend};image:{self._image_backend_identity()};"
+                f"video:{self.videos.identity()}")
+
+    def _image_backend_identity(self) -> str:
+        """The requested image backend; for "auto", also what it resolves to (dlib installed or not)."""
         image = self.image_backend_requested
-        if image == "auto":  # what "auto" resolves to depends on whether dlib is installed: part of the identity
+        if image == "auto":
             from facebench.faces import dlib_available
 
             image = f"auto(dlib={'yes' if dlib_available() else 'no'})"
-        return f"gallery:{self.gallery_fp};text:{self.text_backend};image:{image};video:{self.videos.identity()}"
+        return image
 
     def info(self) -> dict[str, Any]:
         return {"gallery": self.model_args["gallery"], "gallery_split": self.model_args["gallery_split"],
@@ -145,7 +153,7 @@ class RetrievalAdapter(ModelAdapter):
         from facebench.images import atomic_write_bytes
         from facebench.paths import cache_root
 
-        stored = cache_root() / "retrieval" / f"{self.gallery_fp}-{self.weights_revision().split('image:')[1].split(';')[0]}.npz"
+        stored = cache_root() / "retrieval" / f"{self.gallery_fp}-{self._image_backend_identity()}.npz"
         if stored.is_file():
             try:
                 with np.load(stored, allow_pickle=False) as z:
@@ -156,8 +164,8 @@ class RetrievalAdapter(ModelAdapter):
                         self._embedder = DlibFace(no_face="skip")
                     self._image_index = np.asarray(z["feats"])
                     return self._image_index
-            except (OSError, ValueError, KeyError):
-                pass  # damaged: computed again below
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("retrieval: gallery index %s is damaged (%s); computing it again", stored.name, e)
         feats = self._build_image_idx()
         buf = io.BytesIO()
         np.savez(buf, feats=feats, backend=np.array(self.image_backend))

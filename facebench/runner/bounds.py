@@ -54,7 +54,7 @@ def measure_bounds(cfg: RunConfig) -> Bounds:
     found: Bounds = {}
     for role, model in BOUND_MODELS.items():
         log.info("bounds: measuring the %s (%s) with the same settings", role, model)
-        sub = replace(cfg, model=model, model_args={}, run_name=None, bounds=False, batch_size=cfg.batch_size)
+        sub = replace(cfg, model=model, model_args={}, run_name=None, bounds=False)
         outcome = run(sub)
         for tname, entry in (outcome.results.get("tasks") or {}).items():
             for mname, m in (entry.get("metrics") or {}).items():

@@ -36,6 +36,16 @@ from facebench.types import GenRequest
 
 log = logging.getLogger("facebench")
 
+def image_output_problem(req: GenRequest, out: Any) -> str | None:
+    """What is wrong with one request's images under the adapter contract (None: nothing)."""
+    if not isinstance(out, list) or len(out) != req.n:
+        return f"expected {req.n} images, got {len(out) if isinstance(out, list) else type(out).__name__}"
+    for img in out:
+        if not hasattr(img, "save") or getattr(img, "size", None) != (req.width, req.height):
+            return f"image of size {getattr(img, 'size', None)}, expected {(req.width, req.height)}"
+    return None
+
+
 def encode_output_png(image: Any) -> bytes:
     """PNG bytes of a generated image: facebench/pngwrite.py (GIL released, zlib level 1 + Z_RLE:
     ~5x faster than Pillow's default level 6 for a file of the same size). PNG is lossless at every
@@ -190,7 +200,7 @@ class OutputWriter:
         return new
 
     def _store_images(self, gen: list[tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
-        ok = [(it, out) for it, out in gen if self._check_images(it.request, out) is None]
+        ok = [(it, out) for it, out in gen if image_output_problem(it.request, out) is None]
         flat = [img for _, out in ok for img in out]
         if self._pool is not None and len(flat) > 1:
             digests = list(self._pool.map(self._store_one, flat))
@@ -207,17 +217,9 @@ class OutputWriter:
         rgb = img if getattr(img, "mode", None) == "RGB" else img.convert("RGB")
         return self.blobs.put(self.encode(rgb))
 
-    @staticmethod
-    def _check_images(req: GenRequest, out: Any) -> str | None:
-        if not isinstance(out, list) or len(out) != req.n:
-            return f"expected {req.n} images, got {len(out) if isinstance(out, list) else type(out).__name__}"
-        for img in out:
-            if not hasattr(img, "save") or getattr(img, "size", None) != (req.width, req.height):
-                return f"image of size {getattr(img, 'size', None)}, expected {(req.width, req.height)}"
-        return None
 
     def _gen_error(self, it: Any, out: Any) -> dict[str, Any]:
-        reason = str(out) if isinstance(out, ItemError) else self._check_images(it.request, out)
+        reason = str(out) if isinstance(out, ItemError) else image_output_problem(it.request, out)
         msg = f"{it.item_id}: {reason}"
         self.stats.failed += 1
         self.stats.errors.append(msg)

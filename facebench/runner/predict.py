@@ -31,7 +31,12 @@ from facebench.adapters.base import ItemError, ModelAdapter
 from facebench.cache import BlobStore, KVCache
 from facebench.errors import FacebenchError
 from facebench.progress import progress
-from facebench.runner.output_writer import OutputWriter, default_writer_threads, encode_output_png
+from facebench.runner.output_writer import (
+    OutputWriter,
+    default_writer_threads,
+    encode_output_png,
+    image_output_problem,
+)
 from facebench.runner.plan import WorkItem
 from facebench.runner.prefetch import InputPrefetcher
 from facebench.types import GenRequest
@@ -245,7 +250,7 @@ def contract_problem(item: WorkItem, out: Any) -> str | None:
     if isinstance(out, ItemError):
         return None  # a failure the adapter reports is within the contract
     if isinstance(item.request, GenRequest):
-        return OutputWriter._check_images(item.request, out)
+        return image_output_problem(item.request, out)
     return None if isinstance(out, str) else f"got {type(out).__name__}, not a string"
 
 

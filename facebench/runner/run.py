@@ -20,8 +20,6 @@ from facebench.builtins import register_builtins
 from facebench.cache import BlobStore, KVCache
 from facebench.data.base import Dataset, resolve_dataset
 from facebench.data.integrity import content_fingerprint
-from facebench.runner.bounds import attach as attach_bounds
-from facebench.runner.bounds import BOUND_MODELS, measure_bounds, wants_bounds
 from facebench.errors import DatasetError, FacebenchError
 from facebench.hashing import canonical_json, content_key, sha256_text
 from facebench.metrics.base import MetricContext
@@ -29,11 +27,13 @@ from facebench.paths import cache_root
 from facebench.registry import MODELS
 from facebench.runner import distributed
 from facebench.runner import results as R
+from facebench.runner.bounds import BOUND_MODELS, measure_bounds, wants_bounds
+from facebench.runner.bounds import attach as attach_bounds
 from facebench.runner.byo import byo_predictions
 from facebench.runner.config import RunConfig
 from facebench.runner.layout import RunFiles, results_files
 from facebench.runner.plan import WorkItem, assign_keys, plan_task, shard
-from facebench.runner.predict import PredictStats, Predictor, materialize_images
+from facebench.runner.predict import Predictor, PredictStats, materialize_images
 from facebench.runner.score import apply_judge_override, prepare_metrics, score_task
 from facebench.taskconfig import TaskConfig, TaskIndex, dataset_category
 from facebench.types import Prediction, Sample
